@@ -1,0 +1,1 @@
+"""Hiccup crash and stability statistics, computed by Apache Airflow."""

@@ -1,0 +1,121 @@
+-- Fold the {{ counter.name }} counter of the {{ engine.name }} engine: count the
+-- reports received after the counter's progress mark and up to the window end,
+-- per {{ engine.key_column }} and day, add them to {{ engine.version_table }} and
+-- {{ engine.daily_table }}, and move the mark to the window end, in one
+-- statement. A window that ends at or before the mark counts nothing, so a
+-- retried or re-run fold never counts a report twice.
+{%- if counter.source.date_is_timestamp %}
+-- Days are calendar days in the time zone bound as time_zone, pinned here so
+-- that the session's TimeZone setting cannot change a result.
+{%- endif %}
+WITH progress AS (
+    UPDATE {{ progress_table }} AS progress
+    SET counted_until = %(window_end)s::timestamptz
+    FROM {{ progress_table }} AS before
+    WHERE progress.engine = '{{ engine.name }}'
+      AND progress.counter = '{{ counter.name }}'
+      AND before.engine = progress.engine
+      AND before.counter = progress.counter
+      AND before.counted_until < %(window_end)s::timestamptz
+    RETURNING before.counted_until AS counted_from
+),
+received AS (
+    SELECT
+        report.{{ engine.key_column }} AS version_key,
+{%- if counter.source.date_is_timestamp %}
+        (report.date AT TIME ZONE %(time_zone)s)::date AS day
+{%- else %}
+        report.date AS day
+{%- endif %}
+    FROM {{ counter.source.table }} AS report
+    WHERE report.created_at > (SELECT counted_from FROM progress)
+      AND report.created_at <= %(window_end)s::timestamptz
+{%- if engine.skip_null_key %}
+      AND report.{{ engine.key_column }} IS NOT NULL
+{%- endif %}
+{%- if counter.boot_reasons == "listed" %}
+      AND report.boot_reason = ANY(%(boot_reasons_{{ counter.name }})s::text[])
+{%- elif counter.boot_reasons == "unlisted" %}
+      AND report.boot_reason <> ALL(%(boot_reasons_{{ counter.name }})s::text[])
+{%- endif %}
+      -- A (device, date) pair counts once: only its first received copy.
+      AND NOT EXISTS (
+          SELECT FROM {{ counter.source.table }} AS earlier
+          WHERE earlier.device_id = report.device_id
+            AND earlier.date = report.date
+            AND (earlier.created_at, earlier.id) < (report.created_at, report.id)
+      )
+),
+counts AS (
+    SELECT version_key, day, count(*) AS reports
+    FROM received
+    GROUP BY version_key, day
+),
+versions AS (
+    INSERT INTO {{ engine.version_table }} AS version (
+        {{ engine.key_column }}, is_official_release, is_beta_release,
+        first_seen_on, released_on,
+        {{ counters | map(attribute="name") | join(", ") }}
+    )
+    SELECT
+        version_key, false, false,
+        min(day), min(day),
+{%- for column in counters %}
+        {% if column.name == counter.name %}sum(reports){% else %}0{% endif %}{{ "," if not loop.last }}
+{%- endfor %}
+    FROM counts
+    GROUP BY version_key
+    ON CONFLICT ({{ engine.key_column }}) DO UPDATE SET
+        {{ counter.name }} = version.{{ counter.name }} + excluded.{{ counter.name }},
+        first_seen_on = least(version.first_seen_on, excluded.first_seen_on),
+        -- released_on follows first_seen_on unless it was set by hand.
+        released_on = CASE
+            WHEN version.released_on = version.first_seen_on
+                THEN least(version.first_seen_on, excluded.first_seen_on)
+            ELSE version.released_on
+        END
+    RETURNING
+        version.id,
+        version.{{ engine.key_column }} AS version_key,
+        (version.xmax = 0) AS created
+),
+daily_updated AS (
+    UPDATE {{ engine.daily_table }} AS daily
+    SET {{ counter.name }} = daily.{{ counter.name }} + counts.reports
+    FROM counts
+    JOIN versions ON versions.version_key = counts.version_key
+    WHERE daily.version_id = versions.id
+      AND daily.date = counts.day
+    RETURNING daily.id
+),
+daily_created AS (
+    -- Django declares no unique (version_id, date): the advisory lock and this
+    -- NOT EXISTS keep one row per pair.
+    INSERT INTO {{ engine.daily_table }} (
+        version_id, date, {{ counters | map(attribute="name") | join(", ") }}
+    )
+    SELECT
+        versions.id, counts.day,
+{%- for column in counters %}
+        {% if column.name == counter.name %}counts.reports{% else %}0{% endif %}{{ "," if not loop.last }}
+{%- endfor %}
+    FROM counts
+    JOIN versions ON versions.version_key = counts.version_key
+    WHERE NOT EXISTS (
+        SELECT FROM {{ engine.daily_table }} AS daily
+        WHERE daily.version_id = versions.id
+          AND daily.date = counts.day
+    )
+    RETURNING id
+)
+SELECT
+    '{{ engine.name }}' AS engine,
+    '{{ counter.name }}' AS counter,
+    -- As text: a mark at the beginning of time is '-infinity'.
+    (SELECT counted_from FROM progress)::text AS counted_from,
+    %(window_end)s::timestamptz::text AS counted_until,
+    (SELECT coalesce(sum(reports), 0) FROM counts) AS reports,
+    (SELECT count(*) FROM versions WHERE created) AS versions_created,
+    (SELECT count(*) FROM versions WHERE NOT created) AS versions_updated,
+    (SELECT count(*) FROM daily_created) AS days_created,
+    (SELECT count(*) FROM daily_updated) AS days_updated

@@ -1,0 +1,63 @@
+"""Python tasks shared by the DAGs: checks that run before any write."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from contextlib import closing
+
+from airflow.providers.postgres.hooks.postgres import PostgresHook
+from airflow.sdk import get_current_context, task
+
+from hiccup_stats import schema
+from hiccup_stats.config import CONNECTION_ID
+from hiccup_stats.cut_off import parse_up_to
+from hiccup_stats.operators import load_settings
+
+log = logging.getLogger(__name__)
+
+
+@task
+def prepare_database() -> None:
+    """Check the settings and the Hiccup schema; add indexes and progress table.
+
+    Raises:
+        SettingsError: The settings Variable is unusable.
+        SchemaError: A table or column the statistics need is missing.
+    """
+    settings = load_settings()
+    log.info(
+        "Settings: days in %s, boot reasons %s",
+        settings.time_zone,
+        settings.boot_reasons,
+    )
+
+    hook = PostgresHook(postgres_conn_id=CONNECTION_ID)
+    with closing(hook.get_conn()) as connection:
+        schema.check_schema(connection)
+        connection.commit()
+
+        connection.autocommit = True
+        built = schema.ensure_indexes(connection)
+        connection.autocommit = False
+        if built:
+            log.info("Built indexes %s", built)
+
+        schema.ensure_progress(connection)
+
+
+@task
+def resolve_cut_off() -> str:
+    """Check the ``up_to`` parameter and return the reset cut-off.
+
+    Returns:
+        The cut-off, ISO 8601 in UTC.
+
+    Raises:
+        CutOffError: ``up_to`` is malformed, naive, in the future or before any
+            report; nothing has been written.
+    """
+    up_to = get_current_context()["params"].get("up_to")
+    cut_off = parse_up_to(up_to, now=dt.datetime.now(dt.UTC))
+    log.info("Resetting the statistics to the reports received up to %s", cut_off)
+    return cut_off.isoformat()
