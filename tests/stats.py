@@ -18,13 +18,10 @@ from hiccup_stats.config import COUNTERS, ENGINES, Settings, parse_settings
 def _transaction(
     connection: psycopg.Connection, sql: list[str], params: dict[str, Any]
 ) -> list[tuple]:
-    rows = []
     with connection.transaction():
         for statement in sql:
             cursor = connection.execute(statement, params)
-            if cursor.description:
-                rows.extend(cursor.fetchall())
-    return rows
+        return cursor.fetchall() if cursor.description else []
 
 
 def prepare(connection: psycopg.Connection) -> None:
@@ -56,7 +53,7 @@ def count_one(
     engine_name: str,
     counter_name: str,
 ) -> list[tuple]:
-    """Run one counter task of an update; return its summary row."""
+    """Run one counter task of an update; return its summary rows."""
     (engine,) = [engine for engine in ENGINES if engine.name == engine_name]
     (counter,) = [counter for counter in COUNTERS if counter.name == counter_name]
     params = statements.parameters(parse_settings(None), window_end)

@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import Variable
+from airflow.sdk.exceptions import AirflowFailException
 
 from hiccup_stats import statements
 from hiccup_stats.config import (
     CONNECTION_ID,
     SETTINGS_VARIABLE,
     Settings,
+    SettingsError,
     parse_settings,
 )
+from hiccup_stats.cut_off import CutOffError
+from hiccup_stats.schema import SchemaError
+
+
+class WindowError(ValueError):
+    """The window end to count up to is unusable."""
+
+
+@contextlib.contextmanager
+def failing_without_retry() -> Iterator[None]:
+    """Fail the task at once on errors that no retry can mend.
+
+    Bad settings, a bad cut-off or a missing table stay wrong until an operator
+    acts: retrying would only delay the failure that tells them.
+    """
+    try:
+        yield
+    except (SettingsError, CutOffError, SchemaError, WindowError) as error:
+        raise AirflowFailException(str(error)) from error
 
 
 def load_settings() -> Settings:
@@ -57,19 +79,9 @@ class StatisticsOperator(SQLExecuteQueryOperator):
 
     def execute(self, context: Any) -> Any:
         """Bind the settings and the window end, then run the statements."""
-        window_end = self.parameters["window_end"]
-        if not window_end:
-            raise ValueError("No window end to count up to was given.")
-        end = dt.datetime.fromisoformat(str(window_end))
-        if end.tzinfo is None:
-            raise ValueError(f"Window end {window_end!r} has no UTC offset.")
-        if end > dt.datetime.now(dt.UTC):
-            raise ValueError(
-                f"Window end {end.isoformat()} lies in the future: reports received "
-                "later would never be counted. Run only past intervals."
-            )
-
-        self.parameters = statements.parameters(load_settings(), end)
+        with failing_without_retry():
+            end = _window_end(self.parameters["window_end"])
+            self.parameters = statements.parameters(load_settings(), end)
         return super().execute(context)
 
     def _process_output(
@@ -115,6 +127,23 @@ class StatisticsOperator(SQLExecuteQueryOperator):
             self.log.info(
                 "Recorded stats metadata updated_at=%s", summary["updated_at"]
             )
+
+
+def _window_end(value: Any) -> dt.datetime:
+    if not value:
+        raise WindowError("No window end to count up to was given.")
+    try:
+        end = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        raise WindowError(f"Window end {value!r} is not a timestamp.") from None
+    if end.tzinfo is None:
+        raise WindowError(f"Window end {value!r} has no UTC offset.")
+    if end > dt.datetime.now(dt.UTC):
+        raise WindowError(
+            f"Window end {end.isoformat()} lies in the future: reports received "
+            "later would never be counted. Run only intervals that have ended."
+        )
+    return end
 
 
 def _json_ready(summary: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from airflow.sdk import get_current_context, task
 from hiccup_stats import schema
 from hiccup_stats.config import CONNECTION_ID
 from hiccup_stats.cut_off import parse_up_to
-from hiccup_stats.operators import load_settings
+from hiccup_stats.operators import failing_without_retry, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,8 @@ def prepare_database() -> None:
         SettingsError: The settings Variable is unusable.
         SchemaError: A table or column the statistics need is missing.
     """
-    settings = load_settings()
+    with failing_without_retry():
+        settings = load_settings()
     log.info(
         "Settings: days in %s, boot reasons %s",
         settings.time_zone,
@@ -34,7 +35,8 @@ def prepare_database() -> None:
 
     hook = PostgresHook(postgres_conn_id=CONNECTION_ID)
     with closing(hook.get_conn()) as connection:
-        schema.check_schema(connection)
+        with failing_without_retry():
+            schema.check_schema(connection)
         connection.commit()
 
         connection.autocommit = True

@@ -111,9 +111,18 @@ daily_created AS (
 SELECT
     '{{ engine.name }}' AS engine,
     '{{ counter.name }}' AS counter,
-    -- As text: a mark at the beginning of time is '-infinity'.
-    (SELECT counted_from FROM progress)::text AS counted_from,
-    %(window_end)s::timestamptz::text AS counted_until,
+    -- ISO 8601 in UTC, as text: a mark at the beginning of time is -infinity.
+    (
+        SELECT CASE
+            WHEN isfinite(counted_from)
+                THEN to_char(counted_from AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+            ELSE counted_from::text
+        END
+        FROM progress
+    ) AS counted_from,
+    to_char(
+        %(window_end)s::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+    ) AS counted_until,
     (SELECT coalesce(sum(reports), 0) FROM counts) AS reports,
     (SELECT count(*) FROM versions WHERE created) AS versions_created,
     (SELECT count(*) FROM versions WHERE NOT created) AS versions_updated,
