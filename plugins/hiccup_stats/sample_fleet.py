@@ -450,7 +450,7 @@ def generate(
     if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         raise FleetError("Generate the fleet outside any open transaction.")
     with connection.cursor() as cursor:
-        for statement in _statements("sample_fleet_check.sql"):
+        for statement in read_statements("sample_fleet_check.sql"):
             cursor.execute(statement)
         (filled,) = cursor.fetchone()
     connection.rollback()
@@ -496,7 +496,7 @@ def _run(
     """Run the statements of a file; return the rows of each that returns rows."""
     started = time.monotonic()
     results = []
-    for statement in _statements(name):
+    for statement in read_statements(name):
         cursor.execute(statement, params)
         if cursor.description and cursor.description[0].name != "setseed":
             results.append(cursor.fetchall())
@@ -504,7 +504,15 @@ def _run(
     return results
 
 
-def _statements(name: str) -> list[str]:
+def read_statements(name: str) -> list[str]:
+    """Return the statements of a file of ``sql/``, without empty ones.
+
+    Args:
+        name: The file name, e.g. ``"sample_fleet_heartbeats.sql"``.
+
+    Returns:
+        Its statements, in order, each without the closing semicolon.
+    """
     text = (SQL_FOLDER / name).read_text()
     return [
         statement.strip().rstrip(";")
