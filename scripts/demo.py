@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         with phase(timings, "Read the statistics"):
             with psycopg.connect(conninfo) as connection:
                 summary = read_summary(connection, counted_until)
-    except DemoError as error:
+    except (DemoError, sample_fleet.FleetError) as error:
         print(f"\nThe demo failed: {error}", file=sys.stderr)
         return 1
 

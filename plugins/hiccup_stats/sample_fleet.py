@@ -107,6 +107,8 @@ class Track:
     beta: bool = False
 
 
+# Templates of fingerprint templates: the patch number is filled in below, the
+# release day and tag once the period is known.
 FP2_RADIO = "4437.1-FP2-0-{:02d}"
 FP3_RADIO = "MPSS.AT.4.0.c2-00{}-SDM632_GEN_PACK-1"
 FP2_OS = "Fairphone/FP2/FP2:7.1.2/{{day:%y.%m}}.{}/gms-{{tag}}:user/release-keys"
@@ -255,7 +257,8 @@ class Habits:
         late_share: The share of reports uploaded late, days to weeks after
             their day.
         mean_late_days: Mean delay of a late upload beyond the first day.
-        max_late_days: The longest delay of a late upload.
+        max_late_days: The longest delay of a late upload beyond its first
+            day.
         mean_upload_minutes: Mean delay between a crash and its report, and
             between a heartbeat's sending and its arrival.
     """
