@@ -22,6 +22,7 @@ repair wrong counters, or after changing the settings.
    Update runs wait for it (advisory lock); afterwards, update intervals ending
    at or before the cut-off change nothing and the next one counts exactly from
    it.
+4. `checks`: the data-quality checks of the update DAG, on the rebuilt tables.
 
 Hand-set fields of the version tables (`is_official_release`,
 `is_beta_release`, a moved `released_on`) are deleted with the rows, as the
@@ -33,7 +34,7 @@ from __future__ import annotations
 from airflow.sdk import DAG, Param
 from hiccup_stats import statements
 from hiccup_stats.cut_off import EARLIEST_REPORT
-from hiccup_stats.operators import StatisticsOperator
+from hiccup_stats.operators import StatisticsOperator, statistics_checks
 from hiccup_stats.tasks import prepare_database, resolve_cut_off
 
 with DAG(
@@ -62,4 +63,4 @@ with DAG(
         sql=statements.rebuild(),
         window_end=cut_off,
     )
-    cut_off >> prepare_database() >> rebuild
+    cut_off >> prepare_database() >> rebuild >> statistics_checks(cut_off)

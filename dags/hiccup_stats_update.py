@@ -17,6 +17,9 @@ release managers read: per build fingerprint (`crashreport_stats_version`,
    interval end, per version and day, and folds them into the stats tables.
 3. `record_metadata` records the interval end in
    `crashreport_stats_statsmetadata` once every counter has reached it.
+4. `checks`: all-time counters equal the sums of the daily rows, no counter
+   is negative, no (version, day) has two rows, the metadata never moves
+   back. A failed check fails the run; its log shows the offending rows.
 
 **Operating it**
 
@@ -38,7 +41,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, TaskGroup
 from hiccup_stats import statements
 from hiccup_stats.config import COUNTERS, ENGINES
 from hiccup_stats.cut_off import EARLIEST_REPORT
-from hiccup_stats.operators import StatisticsOperator
+from hiccup_stats.operators import StatisticsOperator, statistics_checks
 from hiccup_stats.tasks import prepare_database
 
 with DAG(
@@ -65,8 +68,9 @@ with DAG(
         prepared >> engine_group
         engine_groups.append(engine_group)
 
-    engine_groups >> StatisticsOperator(
+    recorded = StatisticsOperator(
         task_id="record_metadata",
         sql=statements.update_metadata(),
         window_end="{{ data_interval_end }}",
     )
+    engine_groups >> recorded >> statistics_checks("{{ data_interval_end }}")

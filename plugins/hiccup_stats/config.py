@@ -18,6 +18,13 @@ from typing import Any
 CONNECTION_ID = "hiccup_db"
 """The Airflow connection to the Hiccup PostgreSQL database."""
 
+POOL = "hiccup_stats"
+"""Airflow pool of one slot shared by every task that writes statistics.
+
+It makes Airflow queue the writers instead of letting them wait on the
+advisory lock; create it with ``airflow pools set hiccup_stats 1 "..."``.
+"""
+
 SETTINGS_VARIABLE = "hiccup_stats_settings"
 """Airflow Variable (JSON) that overrides ``DEFAULT_SETTINGS``."""
 
@@ -122,6 +129,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
         "prob_crashes": ["UNKNOWN", "keyboard power on"],
         "smpl": ["RTC alarm"],
     },
+    # How long a Hiccup transaction may stay open between stamping a report's
+    # created_at and committing it, and still have the report counted.
+    "late_commit_lookback_hours": 24,
 }
 
 
@@ -138,10 +148,13 @@ class Settings:
             reports.
         boot_reasons: Counter name to the boot reasons it counts, for every
             counter whose ``boot_reasons`` is ``"listed"``.
+        late_commit_lookback_hours: How far before a progress mark a fold
+            looks for reports committed after the previous fold.
     """
 
     time_zone: str
     boot_reasons: dict[str, tuple[str, ...]]
+    late_commit_lookback_hours: float
 
     def boot_reasons_for(self, counter: Counter) -> list[str]:
         """Return the boot reasons bound to a counter's filter.
@@ -239,7 +252,21 @@ def parse_settings(raw: str | dict[str, Any] | None) -> Settings:
                 )
             seen[reason] = name
 
+    lookback = raw.get(
+        "late_commit_lookback_hours", DEFAULT_SETTINGS["late_commit_lookback_hours"]
+    )
+    if (
+        isinstance(lookback, bool)
+        or not isinstance(lookback, int | float)
+        or not 0 <= lookback <= 24 * 31
+    ):
+        raise SettingsError(
+            "Setting 'late_commit_lookback_hours' must be a number of hours from 0 "
+            f"to 744, got {lookback!r}."
+        )
+
     return Settings(
         time_zone=time_zone,
         boot_reasons={name: tuple(reasons) for name, reasons in boot_reasons.items()},
+        late_commit_lookback_hours=lookback,
     )

@@ -7,13 +7,18 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
-from airflow.sdk import Variable
+from airflow.providers.common.sql.operators.sql import (
+    SQLCheckOperator,
+    SQLExecuteQueryOperator,
+)
+from airflow.sdk import TaskGroup, Variable
 from airflow.sdk.exceptions import AirflowFailException
 
 from hiccup_stats import statements
 from hiccup_stats.config import (
     CONNECTION_ID,
+    ENGINES,
+    POOL,
     SETTINGS_VARIABLE,
     Settings,
     SettingsError,
@@ -74,6 +79,7 @@ class StatisticsOperator(SQLExecuteQueryOperator):
             parameters={"window_end": window_end},
             autocommit=False,
             return_last=False,
+            pool=POOL,
             **kwargs,
         )
 
@@ -127,6 +133,56 @@ class StatisticsOperator(SQLExecuteQueryOperator):
             self.log.info(
                 "Recorded stats metadata updated_at=%s", summary["updated_at"]
             )
+
+
+class StatisticsCheckOperator(SQLCheckOperator):
+    """Fail when a data-quality query of the statistics returns a false verdict.
+
+    The query returns one row of verdicts followed by the offending rows as
+    text; a failure's message and the task log show the whole row.
+
+    Args:
+        sql: The check query.
+        window_end: The end of the window just counted (templated).
+        **kwargs: Passed to ``SQLCheckOperator``.
+    """
+
+    template_fields: Sequence[str] = (*SQLCheckOperator.template_fields, "parameters")
+    ui_color = "#e8f2d9"
+
+    def __init__(self, *, sql: str, window_end: Any, **kwargs: Any) -> None:
+        super().__init__(
+            conn_id=CONNECTION_ID,
+            sql=sql,
+            parameters={"window_end": window_end},
+            # A wrong number stays wrong: retrying cannot mend it.
+            retries=0,
+            **kwargs,
+        )
+
+
+def statistics_checks(window_end: Any) -> TaskGroup:
+    """Add the data-quality checks of the statistics, as a task group.
+
+    Args:
+        window_end: The end of the window just counted (templated).
+
+    Returns:
+        The ``checks`` group: one check per engine and one of the metadata.
+    """
+    with TaskGroup(group_id="checks") as checks:
+        for engine in ENGINES:
+            StatisticsCheckOperator(
+                task_id=f"{engine.name}_stats",
+                sql=statements.check_engine(engine),
+                window_end=window_end,
+            )
+        StatisticsCheckOperator(
+            task_id="metadata",
+            sql=statements.check_metadata(),
+            window_end=window_end,
+        )
+    return checks
 
 
 def _window_end(value: Any) -> dt.datetime:

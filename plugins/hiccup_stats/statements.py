@@ -7,6 +7,7 @@ parameter, named in ``parameters``.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,7 @@ def parameters(settings: Settings, window_end: Any) -> dict[str, Any]:
         "lock_key": ADVISORY_LOCK_KEY,
         "window_end": window_end,
         "time_zone": settings.time_zone,
+        "late_commit_lookback": dt.timedelta(hours=settings.late_commit_lookback_hours),
         **{
             f"boot_reasons_{counter.name}": settings.boot_reasons_for(counter)
             for counter in COUNTERS
@@ -133,3 +135,15 @@ def parameters(settings: Settings, window_end: Any) -> dict[str, Any]:
 def hiccup_schema() -> list[str]:
     """Return the statements that create the Hiccup tables in an empty database."""
     return list(_render("hiccup_schema.sql"))
+
+
+def check_engine(engine: Engine) -> str:
+    """Return the data-quality check of one engine's tables (one result row)."""
+    (statement,) = _render("check_engine.sql", engine=engine)
+    return statement
+
+
+def check_metadata() -> str:
+    """Return the data-quality check of the stats metadata (one result row)."""
+    (statement,) = _render("check_metadata.sql")
+    return statement

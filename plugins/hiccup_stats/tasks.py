@@ -10,14 +10,14 @@ from airflow.providers.postgres.hooks.postgres import PostgresHook
 from airflow.sdk import get_current_context, task
 
 from hiccup_stats import schema
-from hiccup_stats.config import CONNECTION_ID
+from hiccup_stats.config import CONNECTION_ID, POOL
 from hiccup_stats.cut_off import parse_up_to
 from hiccup_stats.operators import failing_without_retry, load_settings
 
 log = logging.getLogger(__name__)
 
 
-@task
+@task(pool=POOL)
 def prepare_database() -> None:
     """Check the settings and the Hiccup schema; add indexes and progress table.
 

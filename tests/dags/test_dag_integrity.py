@@ -58,22 +58,38 @@ def test_update_dag_has_one_task_per_engine_and_counter(dagbag):
     dag = dagbag.get_dag("hiccup_stats_update")
 
     counter_tasks = [f"{group}.{counter}" for group in GROUPS for counter in COUNTERS]
+    checks = ["checks.version_stats", "checks.radio_version_stats", "checks.metadata"]
     assert sorted(dag.task_ids) == sorted(
-        ["prepare_database", "record_metadata", *counter_tasks]
+        ["prepare_database", "record_metadata", *counter_tasks, *checks]
     )
-    assert sorted(dag.task_group_dict) == sorted(GROUPS)
+    assert sorted(dag.task_group_dict) == sorted([*GROUPS, "checks"])
     for task_id in counter_tasks:
         task = dag.get_task(task_id)
         assert task.upstream_task_ids == {"prepare_database"}
         assert task.downstream_task_ids == {"record_metadata"}
         assert task.conn_id == "hiccup_db"
     assert dag.get_task("record_metadata").upstream_task_ids == set(counter_tasks)
+    assert dag.get_task("record_metadata").downstream_task_ids == set(checks)
 
 
-def test_counter_tasks_retry(dagbag):
+def test_writers_share_a_pool_of_one_slot(dagbag):
+    writers = {
+        "hiccup_stats_update": ["prepare_database", "record_metadata"]
+        + [f"{group}.{counter}" for group in GROUPS for counter in COUNTERS],
+        "hiccup_stats_reset": ["prepare_database", "rebuild"],
+    }
+    for dag_id, task_ids in writers.items():
+        dag = dagbag.get_dag(dag_id)
+        assert {dag.get_task(task_id).pool for task_id in task_ids} == {"hiccup_stats"}
+        assert dag.get_task("checks.metadata").pool == "default_pool"
+
+
+def test_writers_retry_and_checks_do_not(dagbag):
     dag = dagbag.get_dag("hiccup_stats_update")
 
-    assert {task.retries for task in dag.tasks} == {3}
+    retries = {task.task_id: task.retries for task in dag.tasks}
+    assert {retries[t] for t in retries if not t.startswith("checks.")} == {3}
+    assert {retries[t] for t in retries if t.startswith("checks.")} == {0}
 
 
 def test_reset_dag_is_manual_with_an_up_to_param(dagbag):
@@ -87,4 +103,8 @@ def test_reset_dag_is_manual_with_an_up_to_param(dagbag):
         "prepare_database",
     }
     assert dag.task_dict["prepare_database"].upstream_task_ids == {"resolve_cut_off"}
+    assert dag.task_dict["checks.metadata"].upstream_task_ids == {
+        "rebuild",
+        "resolve_cut_off",
+    }
     assert dag.doc_md.strip().startswith("### Hiccup statistics: reset")

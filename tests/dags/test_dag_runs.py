@@ -128,3 +128,18 @@ def test_update_of_an_unready_database_fails_naming_the_table(empty_db, dagbag):
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["prepare_database"] == "failed"
     assert states["version_stats.heartbeats"] != "success"
+
+
+def test_damaged_statistics_fail_the_checks_of_the_next_run(db, hiccup, dagbag):
+    hiccup.heartbeat(hiccup.device(), dt.date(2026, 2, 26), utc(2026, 2, 27))
+    stats.reset(db, utc(2026, 2, 28))
+    db.execute("UPDATE crashreport_stats_version SET heartbeats = heartbeats + 1")
+
+    run = dagbag.get_dag("hiccup_stats_update").test(logical_date=utc(2026, 2, 28, 6))
+
+    assert run.state == "failed"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["record_metadata"] == "success"
+    assert states["checks.version_stats"] == "failed"
+    assert states["checks.radio_version_stats"] == "success"
+    assert states["checks.metadata"] == "success"

@@ -7,4 +7,4 @@ DELETE FROM {{ engine.daily_table }};
 DELETE FROM {{ engine.version_table }};
 {%- endfor %}
 DELETE FROM {{ metadata_table }};
-UPDATE {{ progress_table }} SET counted_until = '-infinity';
+UPDATE {{ progress_table }} SET counted_until = '-infinity', counted_snapshot = NULL;

@@ -4,20 +4,38 @@
 -- {{ engine.daily_table }}, and move the mark to the window end, in one
 -- statement. A window that ends at or before the mark counts nothing, so a
 -- retried or re-run fold never counts a report twice.
+--
+-- Late commits: Hiccup stamps created_at before its transaction commits, so a
+-- report stamped before the mark can become visible after the fold that moved
+-- the mark. The fold records its snapshot; the next fold also counts reports
+-- stamped up to late_commit_lookback before the mark that this snapshot did not
+-- see, and none that it did.
 {%- if counter.source.date_is_timestamp %}
 -- Days are calendar days in the time zone bound as time_zone, pinned here so
 -- that the session's TimeZone setting cannot change a result.
 {%- endif %}
+{#- The full 64-bit id of the transaction that inserted a row: xmin holds only
+    its low 32 bits, and no report of the look-back is 2^32 transactions old. #}
+{%- macro inserted_by(row) -%}
+(
+    (SELECT newest_xid FROM progress)
+    - (((SELECT newest_xid FROM progress) - {{ row }}.xmin::text::bigint) & 4294967295)
+)::text::xid8
+{%- endmacro %}
 WITH progress AS (
     UPDATE {{ progress_table }} AS progress
-    SET counted_until = %(window_end)s::timestamptz
+    SET counted_until = %(window_end)s::timestamptz,
+        counted_snapshot = pg_current_snapshot()
     FROM {{ progress_table }} AS before
     WHERE progress.engine = '{{ engine.name }}'
       AND progress.counter = '{{ counter.name }}'
       AND before.engine = progress.engine
       AND before.counter = progress.counter
       AND before.counted_until < %(window_end)s::timestamptz
-    RETURNING before.counted_until AS counted_from
+    RETURNING
+        before.counted_until AS counted_from,
+        before.counted_snapshot AS counted_snapshot,
+        pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS newest_xid
 ),
 received AS (
     SELECT
@@ -29,7 +47,19 @@ received AS (
 {%- endif %}
     FROM {{ counter.source.table }} AS report
     WHERE report.created_at > (SELECT counted_from FROM progress)
+            - %(late_commit_lookback)s::interval
       AND report.created_at <= %(window_end)s::timestamptz
+      AND (
+          report.created_at > (SELECT counted_from FROM progress)
+          -- Stamped before the mark, committed after the previous fold.
+          OR NOT coalesce(
+              pg_visible_in_snapshot(
+                  {{ inserted_by("report") }},
+                  (SELECT counted_snapshot FROM progress)
+              ),
+              true
+          )
+      )
 {%- if engine.skip_null_key %}
       AND report.{{ engine.key_column }} IS NOT NULL
 {%- endif %}
@@ -38,12 +68,26 @@ received AS (
 {%- elif counter.boot_reasons == "unlisted" %}
       AND report.boot_reason <> ALL(%(boot_reasons_{{ counter.name }})s::text[])
 {%- endif %}
-      -- A (device, date) pair counts once: only its first received copy.
+      -- A (device, date) pair counts once: its first received copy, unless a
+      -- later copy was counted before the first one committed.
       AND NOT EXISTS (
-          SELECT FROM {{ counter.source.table }} AS earlier
-          WHERE earlier.device_id = report.device_id
-            AND earlier.date = report.date
-            AND (earlier.created_at, earlier.id) < (report.created_at, report.id)
+          SELECT FROM {{ counter.source.table }} AS other
+          WHERE other.device_id = report.device_id
+            AND other.date = report.date
+            AND other.id <> report.id
+            AND (
+                (other.created_at, other.id) < (report.created_at, report.id)
+                OR (
+                    other.created_at <= (SELECT counted_from FROM progress)
+                    AND coalesce(
+                        pg_visible_in_snapshot(
+                            {{ inserted_by("other") }},
+                            (SELECT counted_snapshot FROM progress)
+                        ),
+                        false
+                    )
+                )
+            )
       )
 ),
 counts AS (

@@ -1,0 +1,108 @@
+"""Reports whose transaction commits after the window that should count them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import psycopg
+import pytest
+
+from tests import reference, stats
+from tests.factory import FINGERPRINT, HiccupFactory, utc
+
+W0 = utc(2026, 2, 28, 0)
+W1 = utc(2026, 2, 28, 6)
+W2 = utc(2026, 2, 28, 12)
+W3 = utc(2026, 2, 28, 18)
+TABLES = ("version", "version_daily", "radio_version", "radio_version_daily")
+
+
+@pytest.fixture
+def open_transaction(database_conninfo, db):
+    """A second Hiccup connection whose inserts stay uncommitted until told."""
+    # Indexes are built CONCURRENTLY, which waits for open transactions: build
+    # them first, as the first DAG run does on a live database.
+    stats.prepare(db)
+    with psycopg.connect(database_conninfo) as connection:
+        yield HiccupFactory(connection)
+
+
+def tables(statistics):
+    return {name: statistics[name] for name in TABLES}
+
+
+def test_report_committed_after_its_window_was_counted_counts_once(
+    db, hiccup, open_transaction
+):
+    device = hiccup.device()
+    hiccup.heartbeat(device, dt.date(2026, 2, 26), utc(2026, 2, 28, 1))
+    stats.reset(db, W0)
+    open_transaction.heartbeat(
+        device, dt.date(2026, 2, 27), W1 - dt.timedelta(seconds=1)
+    )
+    open_transaction.crash_report(
+        device, utc(2026, 2, 27, 23, 30), W1, boot_reason="RTC alarm"
+    )
+
+    stats.update(db, W1)
+    counted_before_commit = stats.read_statistics(db)["version"][FINGERPRINT]
+    open_transaction.connection.commit()
+    stats.update(db, W2)
+    stats.update(db, W2)
+    stats.update(db, W3)
+
+    result = stats.read_statistics(db)
+    assert counted_before_commit["heartbeats"] == 1
+    assert result["version"][FINGERPRINT]["heartbeats"] == 2
+    assert result["version"][FINGERPRINT]["smpl"] == 1
+    assert result["version_daily"][FINGERPRINT]["2026-02-27"]["heartbeats"] == 1
+    assert result["version_daily"][FINGERPRINT]["2026-02-28"]["smpl"] == 1
+    assert tables(result) == reference.expected_statistics(db, W3)
+
+
+def test_late_first_copy_of_a_counted_pair_does_not_count_again(
+    db, hiccup, open_transaction
+):
+    hiccup.allow_duplicates()
+    device = hiccup.device()
+    stats.reset(db, W0)
+    open_transaction.heartbeat(device, dt.date(2026, 2, 27), utc(2026, 2, 28, 5, 59))
+    hiccup.heartbeat(device, dt.date(2026, 2, 27), utc(2026, 2, 28, 6, 1))
+
+    stats.update(db, W1)
+    stats.update(db, W2)
+    open_transaction.connection.commit()
+    stats.update(db, W3)
+
+    result = stats.read_statistics(db)
+    assert result["version"][FINGERPRINT]["heartbeats"] == 1
+    assert result["version_daily"][FINGERPRINT] == {
+        "2026-02-27": {"heartbeats": 1, "prob_crashes": 0, "smpl": 0, "other": 0}
+    }
+
+
+def test_report_open_across_a_reset_is_counted_by_the_next_update(
+    db, hiccup, open_transaction
+):
+    device = hiccup.device()
+    open_transaction.heartbeat(device, dt.date(2026, 2, 27), utc(2026, 2, 27, 23))
+
+    stats.reset(db, W0)
+    open_transaction.connection.commit()
+    stats.update(db, W1)
+    stats.update(db, W2)
+
+    result = stats.read_statistics(db)
+    assert result["version"][FINGERPRINT]["heartbeats"] == 1
+    assert tables(result) == reference.expected_statistics(db, W2)
+
+
+def test_an_open_transaction_does_not_block_the_update(db, hiccup, open_transaction):
+    device = hiccup.device()
+    open_transaction.heartbeat(device, dt.date(2026, 2, 27), utc(2026, 2, 28, 2))
+    hiccup.heartbeat(hiccup.device(), dt.date(2026, 2, 27), utc(2026, 2, 28, 3))
+    db.execute("SET statement_timeout = '5s'")
+
+    stats.update(db, W1)
+
+    assert stats.read_statistics(db)["version"][FINGERPRINT]["heartbeats"] == 1
