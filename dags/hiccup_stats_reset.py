@@ -43,6 +43,8 @@ with DAG(
     start_date=EARLIEST_REPORT,
     catchup=False,
     max_active_runs=1,
+    # Manual only: nothing runs until triggered, so it need not be unpaused.
+    is_paused_upon_creation=False,
     doc_md=__doc__,
     tags=["hiccup", "statistics"],
     params={
