@@ -96,10 +96,15 @@ class StatisticsOperator(SQLExecuteQueryOperator):
         """Log what each statement counted and return it for XCom."""
         summaries = []
         for rows, description in zip(results, descriptions, strict=False):
-            if not rows or not description:
+            if not description:
                 continue
             names = [column[0] for column in description]
-            for row in rows:
+            if names == ["updated_at"] and not rows:
+                self.log.info(
+                    "Stats metadata not recorded: a later time is recorded "
+                    "already, or a counter has not reached this one"
+                )
+            for row in rows or []:
                 summary = dict(zip(names, row, strict=False))
                 if "counter" in summary or "updated_at" in summary:
                     summaries.append(_json_ready(summary))
