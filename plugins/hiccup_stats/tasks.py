@@ -8,6 +8,7 @@ from contextlib import closing
 
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 from airflow.sdk import get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
 from hiccup_stats import schema
 from hiccup_stats.config import CONNECTION_ID, POOL
@@ -34,7 +35,15 @@ def prepare_database() -> None:
     )
 
     hook = PostgresHook(postgres_conn_id=CONNECTION_ID)
-    with closing(hook.get_conn()) as connection:
+    try:
+        connection = hook.get_conn()
+    except AirflowNotFoundException as error:
+        raise AirflowFailException(
+            f"The Airflow connection {CONNECTION_ID!r} to the Hiccup database is not "
+            "defined: set AIRFLOW_CONN_HICCUP_DB=postgresql://ROLE:PASSWORD@HOST:5432/"
+            "DATABASE, or add it under Admin > Connections."
+        ) from error
+    with closing(connection):
         with failing_without_retry():
             schema.check_schema(connection)
         connection.commit()

@@ -143,3 +143,18 @@ def test_damaged_statistics_fail_the_checks_of_the_next_run(db, hiccup, dagbag):
     assert states["checks.version_stats"] == "failed"
     assert states["checks.radio_version_stats"] == "success"
     assert states["checks.metadata"] == "success"
+
+
+def test_update_without_a_connection_fails_at_once(db, dagbag, monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_HICCUP_DB")
+
+    run = dagbag.get_dag("hiccup_stats_update").test(logical_date=utc(2026, 2, 28, 6))
+
+    assert run.state == "failed"
+    prepare = next(
+        ti for ti in run.get_task_instances() if ti.task_id == "prepare_database"
+    )
+    assert (prepare.state, prepare.try_number) == ("failed", 1)
+    assert db.execute("SELECT to_regclass('hiccup_stats_progress')").fetchone() == (
+        None,
+    )
