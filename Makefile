@@ -21,6 +21,11 @@ demo: install
 test: install
 	$(PY) -m pytest
 
+# Fleet-scale figures (minutes; the fleets are kept in bench/data): see
+# docs/benchmark.md.
+bench: install
+	$(PY) bench/bench.py
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

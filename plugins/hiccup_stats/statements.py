@@ -21,6 +21,7 @@ from hiccup_stats.config import (
     ENGINES,
     METADATA_TABLE,
     PROGRESS_TABLE,
+    SOURCES,
     Counter,
     Engine,
     Settings,
@@ -98,14 +99,19 @@ def update_metadata() -> list[str]:
 
 
 def rebuild() -> list[str]:
-    """Return the reset transaction: clear, count every counter, record."""
-    folds = [
-        statement
-        for engine in ENGINES
-        for counter in COUNTERS
-        for statement in fold_counter(engine, counter)
-    ]
-    return lock() + clear_stats() + folds + record_metadata()
+    """Return the reset transaction: clear, count every report once, record.
+
+    One statement reads each report table once (``rebuild_count.sql``) into a
+    small temporary table of counts per build, radio version and day; each
+    engine is folded from those counts (``rebuild_fold.sql``), which also moves
+    its progress marks to the cut-off. The numbers are those of the eight
+    counter folds of an update over everything received up to the cut-off.
+    The temporary table needs the TEMPORARY privilege on the database, which
+    PostgreSQL grants to every user by default.
+    """
+    return (
+        lock() + clear_stats() + rebuild_counts() + rebuild_folds() + record_metadata()
+    )
 
 
 def parameters(settings: Settings, window_end: Any) -> dict[str, Any]:
@@ -135,6 +141,20 @@ def parameters(settings: Settings, window_end: Any) -> dict[str, Any]:
 def hiccup_schema() -> list[str]:
     """Return the statements that create the Hiccup tables in an empty database."""
     return list(_render("hiccup_schema.sql"))
+
+
+def rebuild_counts() -> list[str]:
+    """Return the statement that counts every report table once for a reset."""
+    return list(_render("rebuild_count.sql", sources=SOURCES))
+
+
+def rebuild_folds() -> list[str]:
+    """Return the statements that fold a reset's counts into each engine."""
+    return [
+        statement
+        for engine in ENGINES
+        for statement in _render("rebuild_fold.sql", engine=engine)
+    ]
 
 
 def check_engine(engine: Engine) -> str:
