@@ -149,10 +149,13 @@ def run(
     figures: dict[str, Any] = {
         "repetitions": repetitions,
         "update_repetitions": update_repetitions,
+        # The machine's load when the run began: other work disturbs the times.
+        "load_average": os.getloadavg()[0],
     }
     names = list(fleets)
+    databases = {}
     for name, fleet in fleets.items():
-        conninfo, rows = ensure_fleet(server, f"{database_prefix}_{name}", fleet)
+        databases[name], rows = ensure_fleet(server, f"{database_prefix}_{name}", fleet)
         figures.update(
             {
                 f"devices_{name}": fleet.devices,
@@ -161,13 +164,18 @@ def run(
                 f"crash_reports_{name}": rows["crashreports_crashreport"],
             }
         )
-        times = measure(conninfo, repetitions, update_repetitions)
-        for figure, seconds in times.items():
+
+    for name, conninfo in databases.items():
+        for figure, seconds in measure_history(conninfo, repetitions).items():
             figures[f"{figure}_{name}"] = seconds
-        if name in (names[0], names[-1]):
-            figures[f"peak_rss_{name}"] = task_peak_rss(conninfo, data_dir)
-        if name == DAG_TEST_FLEET:
-            figures[f"dag_test_update_{name}"] = dag_test_update(conninfo, data_dir)
+    for name, seconds in measure_updates(databases, update_repetitions).items():
+        figures[f"update_{name}"] = seconds
+    for name in (names[0], names[-1]):
+        figures[f"peak_rss_{name}"] = task_peak_rss(databases[name], data_dir)
+    if DAG_TEST_FLEET in databases:
+        figures[f"dag_test_update_{DAG_TEST_FLEET}"] = dag_test_update(
+            databases[DAG_TEST_FLEET], data_dir
+        )
 
     figures["ratios"] = ratios(figures, names)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -306,28 +314,20 @@ def seconds(action: Callable[[], None]) -> float:
     return time.perf_counter() - started
 
 
-def measure(
-    conninfo: str, repetitions: int, update_repetitions: int
-) -> dict[str, float]:
-    """Return the median reset, floor and update times on a fleet.
+def measure_history(conninfo: str, repetitions: int) -> dict[str, float]:
+    """Return the median reset and floor times on a fleet.
 
     Resets and floors alternate, so that a disturbance of the machine weighs
-    on both alike. An update runs on statistics vacuumed after the reset that
-    precedes it, as autovacuum leaves them by the next update on a live
-    server: a reset deletes and inserts every statistics row. The database is
-    left reset up to ``cut_off()``.
+    on both alike. The database is left reset up to ``cut_off()``.
 
     Args:
         conninfo: libpq URI of the fleet's database.
-        repetitions: Runs per reset and floor figure.
-        update_repetitions: Runs per update figure (they are short, and so
-            more easily disturbed).
+        repetitions: Runs per figure.
 
     Returns:
-        ``reset``, ``floor`` and ``update``, in seconds.
+        ``reset`` and ``floor``, in seconds.
     """
-    window_start, window_end = update_window()
-    resets, floors, updates = [], [], []
+    resets, floors = [], []
     with psycopg.connect(conninfo, autocommit=True) as connection:
         # Warm the caches: every figure is a warm one.
         floor(connection)
@@ -335,17 +335,39 @@ def measure(
         for _ in range(repetitions):
             resets.append(seconds(lambda: reset(connection, cut_off())))
             floors.append(seconds(lambda: floor(connection)))
-        for _ in range(update_repetitions):
-            reset(connection, window_start)
-            vacuum_statistics(connection)
-            updates.append(seconds(lambda: update(connection, window_end)))
-        reset(connection, cut_off())
-    log.info("reset %s floor %s update %s", resets, floors, updates)
-    return {
-        "reset": statistics.median(resets),
-        "floor": statistics.median(floors),
-        "update": statistics.median(updates),
-    }
+    log.info("reset %s floor %s", resets, floors)
+    return {"reset": statistics.median(resets), "floor": statistics.median(floors)}
+
+
+def measure_updates(databases: Mapping[str, str], repetitions: int) -> dict[str, float]:
+    """Return the median time of one six-hour update on each fleet.
+
+    Each update counts ``update_window()`` after a reset up to its start, on
+    statistics vacuumed since, as autovacuum leaves them by the next update on
+    a live server (a reset deletes and inserts every statistics row). The
+    fleets take turns, so that a disturbance of the machine weighs on all
+    alike. The databases are left reset up to ``cut_off()``.
+
+    Args:
+        databases: libpq URI of each fleet's database, by fleet name.
+        repetitions: Runs per fleet.
+
+    Returns:
+        The median update time of each fleet, in seconds, by fleet name.
+    """
+    window_start, window_end = update_window()
+    times: dict[str, list[float]] = {name: [] for name in databases}
+    for _ in range(repetitions):
+        for name, conninfo in databases.items():
+            with psycopg.connect(conninfo, autocommit=True) as connection:
+                reset(connection, window_start)
+                vacuum_statistics(connection)
+                times[name].append(seconds(lambda: update(connection, window_end)))
+    for conninfo in databases.values():
+        with psycopg.connect(conninfo, autocommit=True) as connection:
+            reset(connection, cut_off())
+    log.info("updates %s", times)
+    return {name: statistics.median(runs) for name, runs in times.items()}
 
 
 def vacuum_statistics(connection: psycopg.Connection) -> None:
@@ -480,7 +502,7 @@ def ratios(figures: Mapping[str, Any], names: list[str]) -> dict[str, float]:
         for name in names
     }
     largest, smallest = names[-1], names[0]
-    for reference in names[:-1]:
+    for reference in same_devices(figures, names)[:-1]:
         result[f"update_{largest}/update_{reference}"] = (
             figures[f"update_{largest}"] / figures[f"update_{reference}"]
         )
@@ -488,6 +510,16 @@ def ratios(figures: Mapping[str, Any], names: list[str]) -> dict[str, float]:
         figures[f"peak_rss_{largest}"] / figures[f"peak_rss_{smallest}"]
     )
     return result
+
+
+def same_devices(figures: Mapping[str, Any], names: list[str]) -> list[str]:
+    """Return the fleets with as many devices as the largest, smallest first.
+
+    Their update windows hold about as many reports: their update times are
+    comparable.
+    """
+    devices = figures[f"devices_{names[-1]}"]
+    return [name for name in names if figures[f"devices_{name}"] == devices]
 
 
 def table(figures: Mapping[str, Any], names: list[str]) -> str:
@@ -523,7 +555,8 @@ def table(figures: Mapping[str, Any], names: list[str]) -> str:
         )
     lines.append(
         f"(times: median of {figures['repetitions']} runs, updates of "
-        f"{figures['update_repetitions']})"
+        f"{figures['update_repetitions']}; load average {figures['load_average']:.1f}"
+        " at the start)"
     )
     return "\n".join(lines)
 
@@ -535,16 +568,21 @@ def draw_chart(figures: Mapping[str, Any], names: list[str], path: Path) -> None
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    heartbeats = [figures[f"heartbeats_{name}"] for name in names]
+    updated = same_devices(figures, names)
     figure, axes = pyplot.subplots(figsize=(7.5, 4.8))
-    for key, label in (
-        ("reset", "reset (rebuild transaction)"),
-        ("floor", "floor (bare GROUP BY of both tables)"),
-        ("update", "update of one six-hour window"),
+    for key, label, fleets in (
+        ("reset", "reset (rebuild transaction)", names),
+        ("floor", "floor (bare GROUP BY of both tables)", names),
+        (
+            "update",
+            f"update of one six-hour window ({figures[f'devices_{names[-1]}']:,}"
+            " devices)",
+            updated,
+        ),
     ):
         axes.plot(
-            heartbeats,
-            [figures[f"{key}_{name}"] for name in names],
+            [figures[f"heartbeats_{name}"] for name in fleets],
+            [figures[f"{key}_{name}"] for name in fleets],
             marker="o",
             label=label,
         )

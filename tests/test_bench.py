@@ -66,7 +66,6 @@ def test_the_benchmark_measures_every_figure(bench, postgres_server, prefix, tmp
         "reset_10k/floor_10k",
         "reset_1m/floor_1m",
         "reset_10m/floor_10m",
-        "update_10m/update_10k",
         "update_10m/update_1m",
         "peak_rss_10m/peak_rss_10k",
     }
