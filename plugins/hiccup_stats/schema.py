@@ -2,8 +2,9 @@
 
 ``check_schema`` tells exactly which table or column the statistics need and
 cannot find. ``ensure_indexes`` and ``ensure_progress`` add what this project
-needs beside Django's schema (an index on ``created_at`` of both report tables,
-the progress table) without touching Django's columns; both are idempotent.
+needs beside Django's schema (indexes on ``created_at`` of both report tables
+and on (``version_id``, ``date``) of both daily tables, the progress table)
+without touching Django's columns; both are idempotent.
 """
 
 from __future__ import annotations
@@ -113,8 +114,30 @@ def created_at_index(table: str) -> str:
     return f"hiccup_stats_{table}_created_at"
 
 
+def wanted_indexes() -> list[tuple[str, str, str]]:
+    """Return the indexes this project adds: (name, table, columns).
+
+    ``created_at`` of each report table lets an update read only its window;
+    (``version_id``, ``date``) of each daily table lets it find the days it
+    adds to without reading every day of the history.
+    """
+    indexes = [
+        (created_at_index(source.table), source.table, "created_at")
+        for source in SOURCES
+    ]
+    indexes += [
+        (
+            f"hiccup_stats_{engine.daily_table}_day",
+            engine.daily_table,
+            "version_id, date",
+        )
+        for engine in ENGINES
+    ]
+    return indexes
+
+
 def ensure_indexes(connection: Any) -> list[str]:
-    """Create the created_at indexes that let an update read only its window.
+    """Create the indexes of ``wanted_indexes`` that are missing.
 
     Built ``CONCURRENTLY``, so Hiccup keeps receiving reports meanwhile; an
     invalid index left by an interrupted build is dropped and built again.
@@ -127,8 +150,7 @@ def ensure_indexes(connection: Any) -> list[str]:
     """
     built = []
     with connection.cursor() as cursor:
-        for source in SOURCES:
-            name = created_at_index(source.table)
+        for name, table, columns in wanted_indexes():
             cursor.execute(
                 "SELECT index.indisvalid FROM pg_index AS index"
                 " WHERE index.indexrelid = to_regclass(%s)",
@@ -140,10 +162,9 @@ def ensure_indexes(connection: Any) -> list[str]:
             if row is not None:
                 log.warning("Dropping invalid index %s left by a failed build", name)
                 cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-            log.info("Building index %s on %s (created_at)", name, source.table)
+            log.info("Building index %s on %s (%s)", name, table, columns)
             cursor.execute(
-                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name}"
-                f" ON {source.table} (created_at)"
+                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} ({columns})"
             )
             built.append(name)
     return built

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from hiccup_stats import statements
 from hiccup_stats.config import ENGINES
+
 from tests import stats
 from tests.factory import FINGERPRINT, utc
 
@@ -40,8 +40,9 @@ def test_all_time_counter_that_differs_from_its_days_is_named(counted):
     verdicts = check(counted, statements.check_engine(VERSION))
 
     assert verdicts[:3] == (False, True, True)
-    assert f"{FINGERPRINT}: all-time (5, 0, 0, 0) <> sum of days (2, 0, 0, 0)" in (
-        verdicts[3]
+    assert (
+        f"{FINGERPRINT}: all-time (5, 0, 0, 0) <> sum of days (2, 0, 0, 0)"
+        in (verdicts[3])
     )
     assert check(counted, statements.check_engine(RADIO_VERSION))[:3] == (
         True,

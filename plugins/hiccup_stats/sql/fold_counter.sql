@@ -64,7 +64,9 @@ received AS (
       AND report.{{ engine.key_column }} IS NOT NULL
 {%- endif %}
 {%- if counter.boot_reasons == "listed" %}
-      AND report.boot_reason = ANY(%(boot_reasons_{{ counter.name }})s::text[])
+      -- IS TRUE keeps the planner off Django's boot_reason index, which would
+      -- read every such report of the history instead of the window's.
+      AND (report.boot_reason = ANY(%(boot_reasons_{{ counter.name }})s::text[])) IS TRUE
 {%- elif counter.boot_reasons == "unlisted" %}
       AND report.boot_reason <> ALL(%(boot_reasons_{{ counter.name }})s::text[])
 {%- endif %}
