@@ -81,3 +81,5 @@ FROM (
         * (%(crashiness)s::double precision[])[release]
 ) AS crash
 WHERE crashed_at + upload_delay <= %(received_until)s
+-- Stored in the order received, as a live server stores them.
+ORDER BY crashed_at + upload_delay

@@ -59,3 +59,5 @@ FROM (
 ) AS sent
 WHERE NOT skipped
   AND created_at <= %(received_until)s
+-- Stored in the order received, as a live server stores them.
+ORDER BY created_at
