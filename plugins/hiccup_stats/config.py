@@ -226,7 +226,13 @@ def parse_settings(raw: str | dict[str, Any] | None) -> Settings:
         ) from None
 
     listed = [counter.name for counter in COUNTERS if counter.boot_reasons == "listed"]
-    boot_reasons = {**DEFAULT_SETTINGS["boot_reasons"], **raw.get("boot_reasons", {})}
+    given_reasons = raw.get("boot_reasons", {})
+    if not isinstance(given_reasons, dict):
+        raise SettingsError(
+            "Setting 'boot_reasons' must be an object of counter name to list of "
+            f'boot reasons, e.g. {{"smpl": ["RTC alarm"]}}, got {given_reasons!r}.'
+        )
+    boot_reasons = {**DEFAULT_SETTINGS["boot_reasons"], **given_reasons}
     if set(boot_reasons) != set(listed):
         raise SettingsError(
             f"Setting 'boot_reasons' must list exactly the counters {listed}, "

@@ -13,7 +13,13 @@ import logging
 from typing import Any
 
 from hiccup_stats import statements
-from hiccup_stats.config import COUNTERS, ENGINES, METADATA_TABLE, SOURCES
+from hiccup_stats.config import (
+    COUNTERS,
+    ENGINES,
+    METADATA_TABLE,
+    SOURCES,
+    SettingsError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +112,33 @@ def check_schema(connection: Any) -> None:
             + "; ".join(problems)
             + ". Point the connection 'hiccup_db' at a database migrated by the "
             "Hiccup Django application (or run `make demo` for a sample one)."
+        )
+
+
+def check_time_zone(connection: Any, time_zone: str) -> None:
+    """Raise if PostgreSQL does not know the time zone of the settings.
+
+    Python and PostgreSQL read different zone databases: a name that passed
+    the settings' check must also be one the SQL can bucket days in.
+
+    Args:
+        connection: An open DB-API connection to the Hiccup database.
+        time_zone: The IANA name from the settings.
+
+    Raises:
+        SettingsError: PostgreSQL does not know the name.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT FROM pg_timezone_names WHERE name = %s)",
+            (time_zone,),
+        )
+        (known,) = cursor.fetchone()
+    if not known:
+        raise SettingsError(
+            f"Setting 'time_zone' names {time_zone!r}, which this PostgreSQL server "
+            "does not know (pg_timezone_names); expected an IANA name such as "
+            "'Europe/Amsterdam'."
         )
 
 

@@ -46,6 +46,7 @@ def prepare_database() -> None:
     with closing(connection):
         with failing_without_retry():
             schema.check_schema(connection)
+            schema.check_time_zone(connection, settings.time_zone)
         connection.commit()
 
         connection.autocommit = True
