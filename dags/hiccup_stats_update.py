@@ -10,7 +10,7 @@ release managers read: per build fingerprint (`crashreport_stats_version`,
 
 1. `prepare_database` checks the settings and the Hiccup schema (a missing
    table or column fails here, named) and creates, once, the `created_at`
-   indexes and the `hiccup_stats_progress` table.
+   indexes and the `hiccup_stats_progress` and `hiccup_stats_counted` tables.
 2. `version_stats` and `radio_version_stats`: one task per counter
    (`heartbeats`, `prob_crashes`, `smpl`, `other`). Each counts, in one
    transaction, the reports received after its progress mark and up to the
@@ -29,6 +29,10 @@ release managers read: per build fingerprint (`crashreport_stats_version`,
 - A missed interval (scheduler down, DAG paused) is never skipped: the next
   run counts from where the marks stand.
 - First deployment: trigger `hiccup_stats_reset` once, then unpause this DAG.
+- To count an interval by hand, trigger with its end as logical date:
+  `airflow dags trigger hiccup_stats_update --logical-date 2026-03-01T06:00:00+00:00`
+  counts the interval ending at or before it; a run without a logical date
+  has no interval and is refused.
 - Settings (time zone of crash report days, boot reasons of each counter) are
   the Airflow Variable `hiccup_stats_settings`; see the README.
 """
@@ -43,6 +47,10 @@ from hiccup_stats.config import COUNTERS, ENGINES
 from hiccup_stats.cut_off import EARLIEST_REPORT
 from hiccup_stats.operators import StatisticsOperator, statistics_checks
 from hiccup_stats.tasks import prepare_database
+
+# Empty for a run triggered without a logical date: the tasks then refuse it,
+# saying how to trigger one, instead of failing on an undefined template value.
+WINDOW_END = "{{ data_interval_end | default('') }}"
 
 with DAG(
     dag_id="hiccup_stats_update",
@@ -63,7 +71,7 @@ with DAG(
                 StatisticsOperator(
                     task_id=counter.name,
                     sql=statements.update_counter(engine, counter),
-                    window_end="{{ data_interval_end }}",
+                    window_end=WINDOW_END,
                 )
         prepared >> engine_group
         engine_groups.append(engine_group)
@@ -71,6 +79,6 @@ with DAG(
     recorded = StatisticsOperator(
         task_id="record_metadata",
         sql=statements.update_metadata(),
-        window_end="{{ data_interval_end }}",
+        window_end=WINDOW_END,
     )
-    engine_groups >> recorded >> statistics_checks("{{ data_interval_end }}")
+    engine_groups >> recorded >> statistics_checks(WINDOW_END)

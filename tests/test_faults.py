@@ -77,14 +77,17 @@ def tables(statistics: dict) -> dict:
 
 def progress(connection: psycopg.Connection) -> list[tuple]:
     return connection.execute(
-        "SELECT engine, counter, counted_until, counted_snapshot::text"
-        " FROM hiccup_stats_progress ORDER BY engine, counter"
+        "SELECT engine, counter, counted_until, remembered_since,"
+        " (SELECT count(*) FROM hiccup_stats_counted AS counted"
+        "  WHERE counted.engine = progress.engine"
+        "  AND counted.counter = progress.counter)"
+        " FROM hiccup_stats_progress AS progress ORDER BY engine, counter"
     ).fetchall()
 
 
 def marks(connection: psycopg.Connection) -> dict[tuple[str, str], dt.datetime]:
     return {
-        (engine, counter): until for engine, counter, until, _ in progress(connection)
+        (engine, counter): until for engine, counter, until, *_ in progress(connection)
     }
 
 

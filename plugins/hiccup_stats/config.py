@@ -37,6 +37,7 @@ serialise on it, across DAG runs, Airflow deployments and manual runs alike.
 
 METADATA_TABLE = "crashreport_stats_statsmetadata"
 PROGRESS_TABLE = "hiccup_stats_progress"
+LEDGER_TABLE = "hiccup_stats_counted"
 
 
 @dataclass(frozen=True)

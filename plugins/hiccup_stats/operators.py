@@ -192,7 +192,11 @@ def statistics_checks(window_end: Any) -> TaskGroup:
 
 def _window_end(value: Any) -> dt.datetime:
     if not value:
-        raise WindowError("No window end to count up to was given.")
+        raise WindowError(
+            "This run has no data interval to count: trigger hiccup_stats_update "
+            "with a logical date, e.g. `airflow dags trigger hiccup_stats_update "
+            "--logical-date 2026-03-01T06:00:00+00:00`, or let the scheduler run it."
+        )
     try:
         end = dt.datetime.fromisoformat(str(value))
     except ValueError:

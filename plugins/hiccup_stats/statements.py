@@ -19,6 +19,7 @@ from hiccup_stats.config import (
     ADVISORY_LOCK_KEY,
     COUNTERS,
     ENGINES,
+    LEDGER_TABLE,
     METADATA_TABLE,
     PROGRESS_TABLE,
     SOURCES,
@@ -42,6 +43,7 @@ def _render(name: str, **identifiers: Any) -> tuple[str, ...]:
     text = _templates.get_template(name).render(
         counters=COUNTERS,
         engines=ENGINES,
+        ledger_table=LEDGER_TABLE,
         metadata_table=METADATA_TABLE,
         progress_table=PROGRESS_TABLE,
         **identifiers,
@@ -102,15 +104,28 @@ def rebuild() -> list[str]:
     """Return the reset transaction: clear, count every report once, record.
 
     One statement reads each report table once (``rebuild_count.sql``) into a
-    small temporary table of counts per build, radio version and day; each
-    engine is folded from those counts (``rebuild_fold.sql``), which also moves
-    its progress marks to the cut-off. The numbers are those of the eight
-    counter folds of an update over everything received up to the cut-off.
+    small temporary table of counts per build, radio version and day, up to
+    ``late_commit_lookback`` before the cut-off; each engine is folded from
+    those counts (``rebuild_fold.sql``), which also moves its progress marks
+    there. The eight counter folds then count the rest up to the cut-off and
+    fill the ledger of recently counted reports, as an update does. The
+    numbers are those of the folds over everything received up to the cut-off.
     The temporary table needs the TEMPORARY privilege on the database, which
     PostgreSQL grants to every user by default.
     """
+    folds = [
+        statement
+        for engine in ENGINES
+        for counter in COUNTERS
+        for statement in fold_counter(engine, counter)
+    ]
     return (
-        lock() + clear_stats() + rebuild_counts() + rebuild_folds() + record_metadata()
+        lock()
+        + clear_stats()
+        + rebuild_counts()
+        + rebuild_folds()
+        + folds
+        + record_metadata()
     )
 
 

@@ -106,3 +106,47 @@ def test_an_open_transaction_does_not_block_the_update(db, hiccup, open_transact
     stats.update(db, W1)
 
     assert stats.read_statistics(db)["version"][FINGERPRINT]["heartbeats"] == 1
+
+
+def test_a_counted_report_updated_later_is_not_counted_again(db, hiccup):
+    # Hiccup updates a crash report when its log file arrives.
+    device = hiccup.device()
+    report = hiccup.crash_report(
+        device, utc(2026, 2, 28, 4), utc(2026, 2, 28, 5), boot_reason="Reboot"
+    )
+    hiccup.heartbeat(device, dt.date(2026, 2, 27), utc(2026, 2, 28, 5))
+    stats.reset(db, W0)
+    stats.update(db, W1)
+
+    db.execute(
+        "UPDATE crashreports_crashreport SET next_logfile_key = next_logfile_key + 1"
+        " WHERE id = %s",
+        (report,),
+    )
+    db.execute("UPDATE crashreports_heartbeat SET uptime = 'up time: 2 days'")
+    stats.update(db, W2)
+    stats.update(db, W3)
+
+    result = stats.read_statistics(db)
+    assert result["version"][FINGERPRINT]["other"] == 1
+    assert result["version"][FINGERPRINT]["heartbeats"] == 1
+    assert tables(result) == reference.expected_statistics(db, W3)
+
+
+def test_a_report_updated_while_a_reset_counts_is_counted_once(
+    db, hiccup, open_transaction
+):
+    device = hiccup.device()
+    report = hiccup.crash_report(device, utc(2026, 2, 27, 22), utc(2026, 2, 27, 23))
+    open_transaction.connection.execute(
+        "UPDATE crashreports_crashreport SET next_logfile_key = 2 WHERE id = %s",
+        (report,),
+    )
+
+    stats.reset(db, W0)
+    open_transaction.connection.commit()
+    stats.update(db, W1)
+
+    result = stats.read_statistics(db)
+    assert result["version"][FINGERPRINT]["prob_crashes"] == 1
+    assert tables(result) == reference.expected_statistics(db, W1)

@@ -7,25 +7,34 @@
 --
 -- Late commits: Hiccup stamps created_at before its transaction commits, so a
 -- report stamped before the mark can become visible after the fold that moved
--- the mark. The fold records its snapshot; the next fold also counts reports
--- stamped up to late_commit_lookback before the mark that this snapshot did not
--- see, and none that it did.
+-- the mark. The fold therefore also reads the reports stamped up to
+-- late_commit_lookback before the mark, and counts those that are not in the
+-- ledger of reports this counter counted; it records what it counts there.
+-- Report ids, not transaction ids: an UPDATE of a counted report (Hiccup
+-- updates a crash report when its log file arrives) leaves it counted once.
 {%- if counter.source.date_is_timestamp %}
 -- Days are calendar days in the time zone bound as time_zone, pinned here so
 -- that the session's TimeZone setting cannot change a result.
 {%- endif %}
-{#- The full 64-bit id of the transaction that inserted a row: xmin holds only
-    its low 32 bits, and no report of the look-back is 2^32 transactions old. #}
-{%- macro inserted_by(row) -%}
-(
-    (SELECT newest_xid FROM progress)
-    - (((SELECT newest_xid FROM progress) - {{ row }}.xmin::text::bigint) & 4294967295)
-)::text::xid8
+{%- set source_counters = counters | selectattr("source", "equalto", counter.source)
+    | map(attribute="name") | list %}
+{#- Whether a report of this source was counted by any counter of this engine,
+    by a fold of the look-back. #}
+{%- macro in_ledger(row) -%}
+EXISTS (
+    SELECT FROM {{ ledger_table }} AS counted
+    WHERE counted.engine = '{{ engine.name }}'
+      AND counted.counter IN ('{{ source_counters | join("', '") }}')
+      AND counted.report_id = {{ row }}.id
+)
 {%- endmacro %}
 WITH progress AS (
     UPDATE {{ progress_table }} AS progress
     SET counted_until = %(window_end)s::timestamptz,
-        counted_snapshot = pg_current_snapshot()
+        remembered_since = greatest(
+            before.remembered_since,
+            %(window_end)s::timestamptz - %(late_commit_lookback)s::interval
+        )
     FROM {{ progress_table }} AS before
     WHERE progress.engine = '{{ engine.name }}'
       AND progress.counter = '{{ counter.name }}'
@@ -34,11 +43,16 @@ WITH progress AS (
       AND before.counted_until < %(window_end)s::timestamptz
     RETURNING
         before.counted_until AS counted_from,
-        before.counted_snapshot AS counted_snapshot,
-        pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS newest_xid
+        -- Before this, every report was counted long ago or is lost.
+        greatest(
+            before.counted_until - %(late_commit_lookback)s::interval,
+            before.remembered_since
+        ) AS look_back_from
 ),
 received AS (
     SELECT
+        report.id,
+        report.created_at,
         report.{{ engine.key_column }} AS version_key,
 {%- if counter.source.date_is_timestamp %}
         (report.date AT TIME ZONE %(time_zone)s)::date AS day
@@ -46,19 +60,12 @@ received AS (
         report.date AS day
 {%- endif %}
     FROM {{ counter.source.table }} AS report
-    WHERE report.created_at > (SELECT counted_from FROM progress)
-            - %(late_commit_lookback)s::interval
+    WHERE report.created_at > (SELECT look_back_from FROM progress)
       AND report.created_at <= %(window_end)s::timestamptz
       AND (
           report.created_at > (SELECT counted_from FROM progress)
-          -- Stamped before the mark, committed after the previous fold.
-          OR NOT coalesce(
-              pg_visible_in_snapshot(
-                  {{ inserted_by("report") }},
-                  (SELECT counted_snapshot FROM progress)
-              ),
-              true
-          )
+          -- Stamped before the mark, committed after the fold that moved it.
+          OR NOT {{ in_ledger("report") }}
       )
 {%- if engine.skip_null_key %}
       AND report.{{ engine.key_column }} IS NOT NULL
@@ -70,8 +77,8 @@ received AS (
 {%- elif counter.boot_reasons == "unlisted" %}
       AND report.boot_reason <> ALL(%(boot_reasons_{{ counter.name }})s::text[])
 {%- endif %}
-      -- A (device, date) pair counts once: its first received copy, unless a
-      -- later copy was counted before the first one committed.
+      -- A (device, date) pair counts once: its first received copy, unless
+      -- another copy was counted before the first one committed.
       AND NOT EXISTS (
           SELECT FROM {{ counter.source.table }} AS other
           WHERE other.device_id = report.device_id
@@ -79,18 +86,22 @@ received AS (
             AND other.id <> report.id
             AND (
                 (other.created_at, other.id) < (report.created_at, report.id)
-                OR (
-                    other.created_at <= (SELECT counted_from FROM progress)
-                    AND coalesce(
-                        pg_visible_in_snapshot(
-                            {{ inserted_by("other") }},
-                            (SELECT counted_snapshot FROM progress)
-                        ),
-                        false
-                    )
-                )
+                OR {{ in_ledger("other") }}
             )
       )
+),
+remembered AS (
+    INSERT INTO {{ ledger_table }} (engine, counter, report_id, created_at)
+    SELECT '{{ engine.name }}', '{{ counter.name }}', id, created_at
+    FROM received
+    WHERE created_at > %(window_end)s::timestamptz - %(late_commit_lookback)s::interval
+),
+forgotten AS (
+    DELETE FROM {{ ledger_table }}
+    WHERE engine = '{{ engine.name }}'
+      AND counter = '{{ counter.name }}'
+      AND created_at <= %(window_end)s::timestamptz - %(late_commit_lookback)s::interval
+      AND EXISTS (SELECT FROM progress)
 ),
 counts AS (
     SELECT version_key, day, count(*) AS reports

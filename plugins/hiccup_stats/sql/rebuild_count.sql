@@ -7,8 +7,9 @@
 -- exactly (device_id, date) exists (current Hiccup databases), every row is a
 -- first copy and the table is read once, in parallel; elsewhere (older
 -- databases) earlier copies are searched as a fold does. The index is judged
--- in the snapshot that the rows are read in. Every row, and a last one without
--- counts, carries that snapshot.
+-- in the snapshot that the rows are read in. The last late_commit_lookback
+-- before the cut-off is left to the folds that follow, which also fill the
+-- ledger of recently counted reports.
 -- Crash report days are calendar days in the time zone bound as time_zone,
 -- pinned here so that the session's TimeZone setting cannot change a result.
 {%- macro unique_pairs(source) %}
@@ -40,22 +41,22 @@ SELECT
 {%- endif %}
 {%- for counter in counters %}
 {%- if counter.source != source %}
-    0 AS {{ counter.name }},
+    0 AS {{ counter.name }}{{ "," if not loop.last }}
 {%- elif counter.boot_reasons == "listed" %}
     count(*) FILTER (
         WHERE report.boot_reason = ANY(%(boot_reasons_{{ counter.name }})s::text[])
-    ) AS {{ counter.name }},
+    ) AS {{ counter.name }}{{ "," if not loop.last }}
 {%- elif counter.boot_reasons == "unlisted" %}
     count(*) FILTER (
         WHERE report.boot_reason <> ALL(%(boot_reasons_{{ counter.name }})s::text[])
-    ) AS {{ counter.name }},
+    ) AS {{ counter.name }}{{ "," if not loop.last }}
 {%- else %}
-    count(*) AS {{ counter.name }},
+    count(*) AS {{ counter.name }}{{ "," if not loop.last }}
 {%- endif %}
 {%- endfor %}
-    pg_current_snapshot() AS counted_snapshot
 FROM {{ source.table }} AS report
-WHERE report.created_at <= %(window_end)s::timestamptz
+WHERE report.created_at
+    <= %(window_end)s::timestamptz - %(late_commit_lookback)s::interval
 {%- if unique %}
   AND {{ unique_pairs(source) }}
 {%- else %}
@@ -79,14 +80,7 @@ CREATE TEMPORARY TABLE hiccup_stats_rebuild_counts ON COMMIT DROP AS
 {{ counted(source, unique=true) }}
 UNION ALL
 {{- counted(source, unique=false) }}
+{%- if not loop.last %}
 UNION ALL
+{%- endif %}
 {%- endfor %}
-SELECT
-{%- for engine in engines %}
-    NULL,
-{%- endfor %}
-    NULL,
-{%- for counter in counters %}
-    0,
-{%- endfor %}
-    pg_current_snapshot()

@@ -2,9 +2,8 @@
 -- counts (hiccup_stats_rebuild_counts): per {{ engine.key_column }} and day,
 -- insert the rows of {{ engine.version_table }} and
 -- {{ engine.daily_table }} (emptied earlier in the same transaction),
--- and move the engine's progress marks to the cut-off, recording the snapshot
--- of the counts as a fold records its own. Returns one summary row per
--- counter, as a fold does.
+-- and move the engine's progress marks to the counts' end. Returns one
+-- summary row per counter, as a fold does.
 WITH counts AS (
     SELECT
         {{ engine.key_column }} AS version_key,
@@ -55,12 +54,11 @@ days AS (
 ),
 progress AS (
     UPDATE {{ progress_table }} AS progress
-    SET counted_until = %(window_end)s::timestamptz,
-        -- The snapshot the counts were read in: the next fold counts the
-        -- reports stamped before the cut-off that it did not see.
-        counted_snapshot = (
-            SELECT counted_snapshot FROM hiccup_stats_rebuild_counts LIMIT 1
-        )
+    -- The folds that follow count the last late_commit_lookback.
+    SET counted_until
+            = %(window_end)s::timestamptz - %(late_commit_lookback)s::interval,
+        remembered_since
+            = %(window_end)s::timestamptz - %(late_commit_lookback)s::interval
     FROM {{ progress_table }} AS before
     WHERE progress.engine = '{{ engine.name }}'
       AND progress.counter IN (
