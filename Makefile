@@ -26,6 +26,11 @@ test: install
 bench: install
 	$(PY) bench/bench.py
 
+# Random histories of reports, updates, retries and resets for several
+# minutes (HICCUP_SOAK_EXAMPLES histories, default 2000); prints how many ran.
+soak: install
+	HICCUP_SOAK=1 $(PY) -m pytest -q -s tests/test_stateful.py
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
