@@ -371,20 +371,28 @@ def print_timings(timings: list[tuple[str, float]]) -> None:
 
 def print_ui_instructions(airflow_home: Path, airflow_env: dict[str, str]) -> None:
     """Say how to look at the runs in the Airflow UI."""
-    shown = {**airflow_env, "AIRFLOW_HOME": shown_path(airflow_home)}
+    shown = {
+        **airflow_env,
+        "AIRFLOW_HOME": str(airflow_home.resolve()),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "PATH": f"{(ROOT / '.venv' / 'bin').resolve()}:$PATH",
+    }
     print(
         "\nTo look at the DAGs, their runs and task logs in the Airflow UI "
-        "(http://localhost:8080, user admin, password in\n"
+        "(http://127.0.0.1:8080, user admin, password in\n"
         f"{shown['AIRFLOW_HOME']}/simple_auth_manager_passwords.json.generated):\n"
     )
     print(
         "  "
-        + " \\\n  ".join(f"{name}='{value}'" for name, value in shown.items())
-        + f" \\\n  {shown_path(ROOT / '.venv' / 'bin' / 'airflow')} standalone"
+        + " \\\n  ".join(
+            f'{name}="{value}"' if name == "PATH" else f"{name}='{value}'"
+            for name, value in shown.items()
+        )
+        + " \\\n  airflow standalone"
     )
     print(
-        "\nThe demo's PostgreSQL stops with this script; run `make demo` again "
-        "to start it afresh."
+        "\nThe runs and their logs stay in the UI. The demo's PostgreSQL stops "
+        "with this script: new runs need `make demo` again."
     )
 
 
