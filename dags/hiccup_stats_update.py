@@ -29,6 +29,10 @@ release managers read: per build fingerprint (`crashreport_stats_version`,
 - A missed interval (scheduler down, DAG paused) is never skipped: the next
   run counts from where the marks stand.
 - First deployment: trigger `hiccup_stats_reset` once, then unpause this DAG.
+- Writers run in the pool `hiccup_stats` of one slot. Create it once
+  (`airflow pools set hiccup_stats 1 "Hiccup statistics writers"`; the
+  docker compose set-up does): without it the scheduler never starts them and
+  the run stays queued.
 - To count an interval by hand, trigger with its end as logical date:
   `airflow dags trigger hiccup_stats_update --logical-date 2026-03-01T06:00:00+00:00`
   counts the interval ending at or before it; a run without a logical date
