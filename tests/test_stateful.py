@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import psycopg
 from hiccup_stats import schema, statements
-from hiccup_stats.config import COUNTERS, ENGINES
+from hiccup_stats.config import COUNTERS, DEFAULT_SETTINGS, ENGINES
 from hypothesis import HealthCheck, event, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -48,7 +48,7 @@ settings.register_profile(
 )
 settings.register_profile(
     "hiccup-soak",
-    max_examples=int(os.environ.get("HICCUP_SOAK_EXAMPLES", "2000")),
+    max_examples=int(os.environ.get("HICCUP_SOAK_EXAMPLES", "800")),
     stateful_step_count=60,
     deadline=None,
     suppress_health_check=SUPPRESSED,
@@ -62,7 +62,7 @@ SIX_HOURS = dt.timedelta(hours=6)
 MICROSECOND = dt.timedelta(microseconds=1)
 # Before any report: what a counter that never ran has counted up to.
 NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)
-LOOKBACK = dt.timedelta(hours=24)
+LOOKBACK = dt.timedelta(hours=DEFAULT_SETTINGS["late_commit_lookback_hours"])
 
 KEYS = [(engine.name, counter.name) for engine in ENGINES for counter in COUNTERS]
 COUNTER_NAMES = [counter.name for counter in COUNTERS]
@@ -389,7 +389,7 @@ class HiccupHistory(RuleBasedStateMachine):
         build=st.sampled_from(BUILDS),
         radio=st.sampled_from(RADIOS),
         boot_reason=st.sampled_from(BOOT_REASONS),
-        before_mark=st.integers(0, 86_399_999_999),
+        before_mark=st.integers(0, LOOKBACK // dt.timedelta(microseconds=1) - 1),
         lateness=st.sampled_from(LATENESS_DAYS),
         crash_time=st.sampled_from(CRASH_TIMES),
         seconds=st.integers(0, 86_399),
@@ -428,7 +428,7 @@ class HiccupHistory(RuleBasedStateMachine):
                 "before_a_mark",
             ]
         ),
-        before_mark=st.integers(0, 86_399_999_999),
+        before_mark=st.integers(0, LOOKBACK // dt.timedelta(microseconds=1) - 1),
     )
     def commit_a_copy_late(self, which: int, when: str, before_mark: int) -> None:
         """A copy of a pair's first copy, stamped before the latest mark.
@@ -484,11 +484,22 @@ class HiccupHistory(RuleBasedStateMachine):
         else:
             self.now += dt.timedelta(hours=hours, seconds=seconds)
 
-    @rule()
-    def autovacuum_freezes_the_reports(self) -> None:
-        # As autovacuum does: freezing rewrites the rows' visibility information.
+    @precondition(lambda self: any(r.kind == "crash" for r in self.reports))
+    @rule(which=st.integers(0, 10_000))
+    def log_file_arrives(self, which: int) -> None:
+        """Hiccup updates a crash report when its log file is uploaded.
+
+        A new version of a row already received, maybe already counted: it must
+        stay counted once.
+        """
+        ids = self.connection.execute(
+            "SELECT id FROM crashreports_crashreport ORDER BY id"
+        ).fetchall()
+        (report_id,) = ids[which % len(ids)]
         self.connection.execute(
-            "VACUUM FREEZE crashreports_heartbeat, crashreports_crashreport"
+            "UPDATE crashreports_crashreport"
+            " SET next_logfile_key = next_logfile_key + 1 WHERE id = %s",
+            (report_id,),
         )
 
     @rule(

@@ -131,8 +131,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
         "smpl": ["RTC alarm"],
     },
     # How long a Hiccup transaction may stay open between stamping a report's
-    # created_at and committing it, and still have the report counted.
-    "late_commit_lookback_hours": 24,
+    # created_at and committing it, and still have the report counted: far
+    # longer than any web request of Hiccup lasts.
+    "late_commit_lookback_hours": 1,
 }
 
 

@@ -85,7 +85,7 @@ def test_report_open_across_a_reset_is_counted_by_the_next_update(
     db, hiccup, open_transaction
 ):
     device = hiccup.device()
-    open_transaction.heartbeat(device, dt.date(2026, 2, 27), utc(2026, 2, 27, 23))
+    open_transaction.heartbeat(device, dt.date(2026, 2, 27), utc(2026, 2, 27, 23, 30))
 
     stats.reset(db, W0)
     open_transaction.connection.commit()
@@ -137,7 +137,7 @@ def test_a_report_updated_while_a_reset_counts_is_counted_once(
     db, hiccup, open_transaction
 ):
     device = hiccup.device()
-    report = hiccup.crash_report(device, utc(2026, 2, 27, 22), utc(2026, 2, 27, 23))
+    report = hiccup.crash_report(device, utc(2026, 2, 27, 22), utc(2026, 2, 27, 23, 30))
     open_transaction.connection.execute(
         "UPDATE crashreports_crashreport SET next_logfile_key = 2 WHERE id = %s",
         (report,),
