@@ -3,7 +3,8 @@
 ``check_schema`` tells exactly which table or column the statistics need and
 cannot find. ``ensure_indexes`` and ``ensure_progress`` add what this project
 needs beside Django's schema (indexes on ``created_at`` of both report tables
-and on (``version_id``, ``date``) of both daily tables, the progress table)
+and on (``version_id``, ``date``) of both daily tables, the progress and ledger
+tables)
 without touching Django's columns; both are idempotent.
 """
 
@@ -204,7 +205,7 @@ def ensure_indexes(connection: Any) -> list[str]:
 
 
 def ensure_progress(connection: Any) -> None:
-    """Create and seed the progress table, in one transaction under the lock.
+    """Create the progress table and the ledger and seed progress, under the lock.
 
     Args:
         connection: An open DB-API connection, not in autocommit mode.
