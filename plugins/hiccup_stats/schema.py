@@ -4,8 +4,7 @@
 cannot find. ``ensure_indexes`` and ``ensure_progress`` add what this project
 needs beside Django's schema (indexes on ``created_at`` of both report tables
 and on (``version_id``, ``date``) of both daily tables, the progress and ledger
-tables)
-without touching Django's columns; both are idempotent.
+tables) without touching Django's columns; both are idempotent.
 """
 
 from __future__ import annotations
