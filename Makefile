@@ -27,7 +27,7 @@ bench: install
 	$(PY) bench/bench.py
 
 # Random histories of reports, updates, retries and resets for several
-# minutes (HICCUP_SOAK_EXAMPLES histories, default 2000); prints how many ran.
+# minutes (HICCUP_SOAK_EXAMPLES histories, default 800); prints how many ran.
 soak: install
 	HICCUP_SOAK=1 $(PY) -m pytest -q -s tests/test_stateful.py
 

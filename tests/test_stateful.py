@@ -40,7 +40,7 @@ SUPPRESSED = [HealthCheck.too_slow, HealthCheck.data_too_large]
 settings.register_profile(
     "hiccup-stateful",
     max_examples=250,
-    stateful_step_count=16,
+    stateful_step_count=20,
     deadline=None,
     derandomize=True,
     database=None,
@@ -485,15 +485,15 @@ class HiccupHistory(RuleBasedStateMachine):
             self.now += dt.timedelta(hours=hours, seconds=seconds)
 
     @precondition(lambda self: any(r.kind == "crash" for r in self.reports))
-    @rule(which=st.integers(0, 10_000))
+    @rule(which=st.integers(0, 3))
     def log_file_arrives(self, which: int) -> None:
         """Hiccup updates a crash report when its log file is uploaded.
 
-        A new version of a row already received, maybe already counted: it must
-        stay counted once.
+        A new version of one of the latest rows received, maybe already
+        counted: it must stay counted once.
         """
         ids = self.connection.execute(
-            "SELECT id FROM crashreports_crashreport ORDER BY id"
+            "SELECT id FROM crashreports_crashreport ORDER BY created_at DESC, id"
         ).fetchall()
         (report_id,) = ids[which % len(ids)]
         self.connection.execute(
@@ -513,12 +513,13 @@ class HiccupHistory(RuleBasedStateMachine):
     def window_end(self, back: int) -> dt.datetime:
         return boundary(latest_boundary_index(self.now) - back)
 
-    @rule(back=st.sampled_from(WINDOWS_BACK))
-    def update_run(self, back: int) -> None:
+    @rule(back=st.sampled_from(WINDOWS_BACK), log_files_arrive=st.booleans())
+    def update_run(self, back: int, log_files_arrive: bool) -> None:
         """An update run for a window ending at or before now.
 
         back=0 is the latest window (after a pause: with a gap); larger values
-        are cleared old runs or windows run out of order.
+        are cleared old runs or windows run out of order. Then, maybe, the log
+        files of the crash reports of the window's last six hours arrive.
         """
         window_end = self.window_end(back)
         latest_before = max(self.metadata, default=None)
@@ -532,6 +533,14 @@ class HiccupHistory(RuleBasedStateMachine):
         self.check()
         latest = max(self.metadata)
         assert latest_before is None or latest >= latest_before
+
+        if log_files_arrive:
+            self.connection.execute(
+                "UPDATE crashreports_crashreport"
+                " SET next_logfile_key = next_logfile_key + 1"
+                " WHERE created_at > %s AND created_at <= %s",
+                (window_end - SIX_HOURS, window_end),
+            )
 
     @rule(
         back=st.sampled_from(WINDOWS_BACK),
