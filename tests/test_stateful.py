@@ -17,7 +17,7 @@ import datetime as dt
 import os
 import time
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import psycopg
 from hiccup_stats import schema, statements
@@ -39,8 +39,8 @@ from tests.factory import HiccupFactory, utc
 SUPPRESSED = [HealthCheck.too_slow, HealthCheck.data_too_large]
 settings.register_profile(
     "hiccup-stateful",
-    max_examples=250,
-    stateful_step_count=20,
+    max_examples=300,
+    stateful_step_count=30,
     deadline=None,
     derandomize=True,
     database=None,
@@ -84,6 +84,10 @@ LATENESS_DAYS = [0, 0, 0, 1, 2, 40, -1]
 # Window ends counted, in windows before the latest one that has ended: mostly
 # the latest, sometimes a cleared old run or a window run out of order.
 WINDOWS_BACK = [0, 0, 0, 0, 1, 2, 3, 6, 12]
+# Reports are received mostly in the next window, sometimes in a later one.
+WINDOWS_AHEAD = [0, 0, 0, 1, 2]
+# What happens around an update run.
+AROUND_A_RUN = ["nothing", "log_files_arrive", "received_twice", "received_twice"]
 CRASH_TIMES = [
     "amsterdam_midnight",
     "before_amsterdam_midnight",
@@ -211,7 +215,9 @@ class HiccupHistory(RuleBasedStateMachine):
 
     # --- Set-up -----------------------------------------------------------
 
-    @initialize(unique_pairs=st.booleans(), devices=st.integers(2, 4))
+    @initialize(
+        unique_pairs=st.sampled_from([False, True, False]), devices=st.integers(2, 4)
+    )
     def start(self, unique_pairs: bool, devices: int) -> None:
         self.unique_pairs = unique_pairs
         if not unique_pairs:
@@ -224,7 +230,7 @@ class HiccupHistory(RuleBasedStateMachine):
     def counted_until(self) -> dt.datetime:
         """The latest mark of any counter: new reports are received after it."""
         marks = [mark for mark in self.marks.values() if mark is not None]
-        return max(marks, default=BASE - dt.timedelta(days=1))
+        return max(marks, default=BASE - SIX_HOURS)
 
     def received_at(self, placement: str, ahead: int, seconds: int) -> dt.datetime:
         """Pick a created_at after every mark; move now forward to it."""
@@ -309,7 +315,7 @@ class HiccupHistory(RuleBasedStateMachine):
         radio=st.sampled_from(RADIOS),
         boot_reason=st.sampled_from(BOOT_REASONS),
         placement=st.sampled_from(PLACEMENTS),
-        ahead=st.integers(0, 2),
+        ahead=st.sampled_from(WINDOWS_AHEAD),
         seconds=st.integers(1, 18 * 3600),
         lateness=st.sampled_from(LATENESS_DAYS),
         crash_time=st.sampled_from(CRASH_TIMES),
@@ -349,7 +355,7 @@ class HiccupHistory(RuleBasedStateMachine):
         radio=st.sampled_from(RADIOS),
         boot_reason=st.sampled_from(BOOT_REASONS),
         placement=st.sampled_from(PLACEMENTS),
-        ahead=st.integers(0, 2),
+        ahead=st.sampled_from(WINDOWS_AHEAD),
         seconds=st.integers(1, 18 * 3600),
     )
     def receive_a_copy_again(
@@ -439,14 +445,19 @@ class HiccupHistory(RuleBasedStateMachine):
         exactly at a window end: the copy counted in that window must keep the
         earlier, later committed one out.
         """
+        counted = self.counted_until()
         originals = self.reports
+        if when != "before_mark":
+            # Copies received within the look-back: maybe counted already.
+            originals = [
+                r for r in originals if counted - LOOKBACK < r.created_at <= counted
+            ] or originals
         if when == "before_a_mark":
             marks = set(self.marks.values())
-            originals = [r for r in self.reports if r.created_at in marks] or originals
+            originals = [r for r in originals if r.created_at in marks] or originals
             when = "before_first_copy"
         original = originals[which % len(originals)]
         first = self.first_copy(original.kind, original.device, original.date)
-        counted = self.counted_until()
         created_at = counted - dt.timedelta(microseconds=before_mark)
         if when != "before_mark":
             nudge = MICROSECOND if when == "before_first_copy" else dt.timedelta(0)
@@ -484,24 +495,6 @@ class HiccupHistory(RuleBasedStateMachine):
         else:
             self.now += dt.timedelta(hours=hours, seconds=seconds)
 
-    @precondition(lambda self: any(r.kind == "crash" for r in self.reports))
-    @rule(which=st.integers(0, 3))
-    def log_file_arrives(self, which: int) -> None:
-        """Hiccup updates a crash report when its log file is uploaded.
-
-        A new version of one of the latest rows received, maybe already
-        counted: it must stay counted once.
-        """
-        ids = self.connection.execute(
-            "SELECT id FROM crashreports_crashreport ORDER BY created_at DESC, id"
-        ).fetchall()
-        (report_id,) = ids[which % len(ids)]
-        self.connection.execute(
-            "UPDATE crashreports_crashreport"
-            " SET next_logfile_key = next_logfile_key + 1 WHERE id = %s",
-            (report_id,),
-        )
-
     @rule(
         zone=st.sampled_from(["UTC", "Pacific/Kiritimati", "America/St_Johns"]),
     )
@@ -513,15 +506,28 @@ class HiccupHistory(RuleBasedStateMachine):
     def window_end(self, back: int) -> dt.datetime:
         return boundary(latest_boundary_index(self.now) - back)
 
-    @rule(back=st.sampled_from(WINDOWS_BACK), log_files_arrive=st.booleans())
-    def update_run(self, back: int, log_files_arrive: bool) -> None:
+    @rule(
+        back=st.sampled_from(WINDOWS_BACK),
+        around=st.sampled_from(AROUND_A_RUN),
+        kind=st.sampled_from(["heartbeat", "crash"]),
+        before_end=st.sampled_from([0, 1, 1_800_000_000]),
+    )
+    def update_run(self, back: int, around: str, kind: str, before_end: int) -> None:
         """An update run for a window ending at or before now.
 
         back=0 is the latest window (after a pause: with a gap); larger values
-        are cleared old runs or windows run out of order. Then, maybe, the log
-        files of the crash reports of the window's last six hours arrive.
+        are cleared old runs or windows run out of order. Around the run, maybe:
+        the log files of the crash reports of the window's last six hours
+        arrive after it; or Hiccup receives a report twice at once, near the
+        window end, and the copy stamped a microsecond earlier commits after
+        the run.
         """
         window_end = self.window_end(back)
+        received_twice = None
+        if around == "received_twice" and not self.unique_pairs:
+            created_at = window_end - dt.timedelta(microseconds=before_end)
+            if created_at > self.counted_until():
+                received_twice = self.receive_new_pair(kind, created_at)
         latest_before = max(self.metadata, default=None)
         stats.update(self.connection, window_end)
 
@@ -534,13 +540,28 @@ class HiccupHistory(RuleBasedStateMachine):
         latest = max(self.metadata)
         assert latest_before is None or latest >= latest_before
 
-        if log_files_arrive:
+        if around == "log_files_arrive":
             self.connection.execute(
                 "UPDATE crashreports_crashreport"
                 " SET next_logfile_key = next_logfile_key + 1"
                 " WHERE created_at > %s AND created_at <= %s",
                 (window_end - SIX_HOURS, window_end),
             )
+        elif received_twice is not None:
+            late = replace(
+                received_twice, created_at=received_twice.created_at - MICROSECOND
+            )
+            self.insert(late)
+            self.mark_pending(late.created_at)
+
+    def receive_new_pair(self, kind: str, created_at: dt.datetime) -> Report:
+        device = self.hiccup.device()
+        date = self.device_date(kind, created_at, 0, "any", 3600)
+        report = Report(
+            kind, device, date, created_at, BUILDS[0], RADIOS[0], BOOT_REASONS[0]
+        )
+        self.insert(report)
+        return report
 
     @rule(
         back=st.sampled_from(WINDOWS_BACK),
