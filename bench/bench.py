@@ -127,7 +127,7 @@ def run(
     out_dir: Path,
     fleets: Mapping[str, Fleet] = FLEETS,
     repetitions: int = 3,
-    update_repetitions: int = 7,
+    update_repetitions: int = 15,
     database_prefix: str = DATABASE_PREFIX,
 ) -> dict[str, Any]:
     """Build or reuse the fleets, measure them, write and print the figures.
@@ -640,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=BENCH / "data")
     parser.add_argument("--out", type=Path, default=BENCH)
     parser.add_argument("--repetitions", type=int, default=3)
-    parser.add_argument("--update-repetitions", type=int, default=7)
+    parser.add_argument("--update-repetitions", type=int, default=15)
     parser.add_argument("--conninfo", help="the fleet's database (task processes)")
     options = parser.parse_args(argv)
 

@@ -147,6 +147,11 @@ def created_at_index(table: str) -> str:
     return f"hiccup_stats_{table}_created_at"
 
 
+def day_index(table: str) -> str:
+    """Return the name of this project's index on a daily table's (version, day)."""
+    return f"hiccup_stats_{table}_day"
+
+
 def wanted_indexes() -> list[tuple[str, str, str]]:
     """Return the indexes this project adds: (name, table, columns).
 
@@ -159,11 +164,7 @@ def wanted_indexes() -> list[tuple[str, str, str]]:
         for source in SOURCES
     ]
     indexes += [
-        (
-            f"hiccup_stats_{engine.daily_table}_day",
-            engine.daily_table,
-            "version_id, date",
-        )
+        (day_index(engine.daily_table), engine.daily_table, "version_id, date")
         for engine in ENGINES
     ]
     return indexes

@@ -1,11 +1,12 @@
 """How the statistics read the report tables; not timing tests.
 
 An update's counter statements read only their window, through the
-``created_at`` index: a sample fleet with planner statistics (``generate``
+``created_at`` index, and find the days they add to through an index of the
+daily tables: a sample fleet with planner statistics (``generate``
 ends with ANALYZE) is reset up to the start of a six-hour window near its end,
 then each counter statement is explained with the parameters an update binds.
 EXPLAIN without ANALYZE runs nothing, so nothing is written. The tests fail
-when a plan would read a report table from end to end.
+when a plan would read a report table or a daily table from end to end.
 
 A reset reads each report table once, and skips the search for earlier copies
 of a (device, date) pair only where a unique index rules them out.
@@ -96,6 +97,30 @@ def test_a_counter_reads_its_window_through_the_created_at_index(
 
     assert seq_scans == []
     assert schema.created_at_index(counted.source.table) in indexes
+
+
+@pytest.mark.parametrize(
+    ("engine", "counter"),
+    [(engine.name, counter.name) for engine in ENGINES for counter in COUNTERS],
+)
+def test_a_counter_finds_the_days_it_adds_to_through_an_index(
+    fleet_plans, engine, counter
+):
+    _, plans = fleet_plans
+    _, nodes = plans[engine, counter]
+    (daily_table,) = [e.daily_table for e in ENGINES if e.name == engine]
+
+    reads = {
+        node["Node Type"]
+        for node in nodes
+        if node.get("Relation Name") == daily_table
+        and node["Node Type"] != "ModifyTable"
+    }
+
+    # Django's version_id index or the (version_id, date) one, as the planner
+    # sees fit: either reads the window's versions, not the whole history.
+    assert reads
+    assert reads <= {"Index Scan", "Index Only Scan", "Bitmap Heap Scan"}
 
 
 @pytest.mark.parametrize(

@@ -143,6 +143,11 @@ daily_updated AS (
     JOIN versions ON versions.version_key = counts.version_key
     WHERE daily.version_id = versions.id
       AND daily.date = counts.day
+      -- Redundant with the join, these tell the planner how few the window's
+      -- days are: without them it guesses them from the whole history and
+      -- reads the whole daily table instead of probing an index.
+      AND daily.version_id = ANY(ARRAY(SELECT id FROM versions))
+      AND daily.date = ANY(ARRAY(SELECT day FROM counts))
     RETURNING daily.id
 ),
 daily_created AS (
@@ -162,6 +167,8 @@ daily_created AS (
         SELECT FROM {{ engine.daily_table }} AS daily
         WHERE daily.version_id = versions.id
           AND daily.date = counts.day
+          AND daily.version_id = ANY(ARRAY(SELECT id FROM versions))
+          AND daily.date = ANY(ARRAY(SELECT day FROM counts))
     )
     RETURNING id
 )
