@@ -8,7 +8,9 @@ database there (``hiccup_stats_test_<pid>``) and drops it at the end.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -17,6 +19,7 @@ SHARED = ROOT.parent / "shared"
 
 # Airflow reads its configuration once, at import: set it up first.
 _airflow_home = Path(tempfile.mkdtemp(prefix="hiccup-stats-airflow-"))
+atexit.register(shutil.rmtree, _airflow_home, ignore_errors=True)
 os.environ.update(
     AIRFLOW_HOME=str(_airflow_home),
     AIRFLOW__CORE__LOAD_EXAMPLES="False",
