@@ -29,6 +29,7 @@ WINDOW_START = WINDOW_END - dt.timedelta(hours=6)
 REPORT_TABLES = {source.table for source in SOURCES}
 W0 = utc(2026, 2, 28)
 DAY = dt.date(2026, 2, 27)
+FOLDS = [(engine.name, counter.name) for engine in ENGINES for counter in COUNTERS]
 
 
 def plan_nodes(plan: dict) -> list[dict]:
@@ -61,6 +62,7 @@ def fleet_plans(database_conninfo):
                     f"EXPLAIN (FORMAT JSON) {fold}", params
                 ).fetchall()
                 plans[engine.name, counter.name] = (
+                    engine,
                     counter,
                     plan_nodes(plan[0]["Plan"]),
                 )
@@ -78,15 +80,12 @@ def test_the_fleet_is_large_enough_for_the_planner_to_choose(fleet_plans):
     assert len(plans) == len(ENGINES) * len(COUNTERS) == 8
 
 
-@pytest.mark.parametrize(
-    ("engine", "counter"),
-    [(engine.name, counter.name) for engine in ENGINES for counter in COUNTERS],
-)
+@pytest.mark.parametrize(("engine", "counter"), FOLDS)
 def test_a_counter_reads_its_window_through_the_created_at_index(
     fleet_plans, engine, counter
 ):
     _, plans = fleet_plans
-    counted, nodes = plans[engine, counter]
+    _, counted, nodes = plans[engine, counter]
 
     seq_scans = [
         node["Relation Name"]
@@ -99,16 +98,13 @@ def test_a_counter_reads_its_window_through_the_created_at_index(
     assert schema.created_at_index(counted.source.table) in indexes
 
 
-@pytest.mark.parametrize(
-    ("engine", "counter"),
-    [(engine.name, counter.name) for engine in ENGINES for counter in COUNTERS],
-)
+@pytest.mark.parametrize(("engine", "counter"), FOLDS)
 def test_a_counter_finds_the_days_it_adds_to_through_an_index(
     fleet_plans, engine, counter
 ):
     _, plans = fleet_plans
-    _, nodes = plans[engine, counter]
-    (daily_table,) = [e.daily_table for e in ENGINES if e.name == engine]
+    folded, _, nodes = plans[engine, counter]
+    daily_table = folded.daily_table
 
     reads = {
         node["Node Type"]
