@@ -6,6 +6,7 @@ import datetime as dt
 
 import psycopg
 import pytest
+from hiccup_stats.config import COUNTERS, ENGINES
 
 from tests import reference, stats
 from tests.factory import FINGERPRINT, HiccupFactory, utc
@@ -79,6 +80,41 @@ def test_late_first_copy_of_a_counted_pair_does_not_count_again(
     assert result["version_daily"][FINGERPRINT] == {
         "2026-02-27": {"heartbeats": 1, "prob_crashes": 0, "smpl": 0, "other": 0}
     }
+
+
+@pytest.mark.parametrize("order", ["as_declared", "reversed"])
+def test_late_first_copy_of_a_pair_counted_by_another_counter_does_not_count(
+    db, hiccup, open_transaction, order
+):
+    """Copies whose boot reasons fall in different counters: the pair counts once.
+
+    The copy counted first stays counted, whichever order the next run's
+    counter tasks run in (they are siblings: any order can happen).
+    """
+    hiccup.allow_duplicates()
+    device = hiccup.device()
+    stats.reset(db, W0)
+    stats.update(db, W1)
+    crashed = utc(2026, 2, 28, 9)
+    open_transaction.crash_report(
+        device, crashed, W2 - dt.timedelta(seconds=1), boot_reason="RTC alarm"
+    )
+    hiccup.crash_report(
+        device, crashed, W2 - dt.timedelta(seconds=0.5), boot_reason="UNKNOWN"
+    )
+    stats.update(db, W2)
+    open_transaction.connection.commit()
+    folds = [(engine.name, counter.name) for engine in ENGINES for counter in COUNTERS]
+    if order == "reversed":
+        folds.reverse()
+    for engine, counter in folds:
+        stats.count_one(db, W3, engine, counter)
+
+    result = stats.read_statistics(db)
+    crashes = ("prob_crashes", "smpl", "other")
+    for engine in ("version", "radio_version"):
+        (counts,) = result[engine].values()
+        assert [counts[counter] for counter in crashes] == [1, 0, 0]
 
 
 def test_report_open_across_a_reset_is_counted_by_the_next_update(

@@ -97,10 +97,26 @@ remembered AS (
     WHERE created_at > %(window_end)s::timestamptz - %(late_commit_lookback)s::interval
 ),
 forgotten AS (
+    -- What no later fold of this counter, nor of another counter of this
+    -- engine and source (whose duplicate rule reads this ledger too), looks
+    -- back to: a sibling counter may lag behind, by a failed task or the
+    -- order in which a run's tasks ran.
     DELETE FROM {{ ledger_table }}
     WHERE engine = '{{ engine.name }}'
       AND counter = '{{ counter.name }}'
-      AND created_at <= %(window_end)s::timestamptz - %(late_commit_lookback)s::interval
+      AND created_at <= least(
+          %(window_end)s::timestamptz - %(late_commit_lookback)s::interval,
+          (
+              SELECT min(greatest(
+                  sibling.counted_until - %(late_commit_lookback)s::interval,
+                  sibling.remembered_since
+              ))
+              FROM {{ progress_table }} AS sibling
+              WHERE sibling.engine = '{{ engine.name }}'
+                AND sibling.counter IN ('{{ source_counters | join("', '") }}')
+                AND sibling.counter <> '{{ counter.name }}'
+          )
+      )
       AND EXISTS (SELECT FROM progress)
 ),
 counts AS (
