@@ -40,6 +40,36 @@ def plan_nodes(plan: dict) -> list[dict]:
     return nodes
 
 
+def add_retired_versions(connection, engine, versions=40, days=100) -> None:
+    """Give an engine months of statistics of builds no longer in use.
+
+    The daily table then holds about 4,500 rows, a few times what the sample
+    fleet gives it: large enough that a handful of index probes cost less
+    than reading it whole (below about 3,000 rows reading it is cheaper, and
+    the planner rightly does), small enough that the planner, guessing the
+    window's days from the whole history, would read it whole unless the fold
+    probes day by day (it did so up to about 6,000 rows).
+    """
+    counters = ", ".join(counter.name for counter in COUNTERS)
+    zeros = ", ".join("0" for _ in COUNTERS)
+    connection.execute(
+        f"INSERT INTO {engine.version_table} ({engine.key_column},"
+        " is_official_release, is_beta_release, first_seen_on, released_on,"
+        f" {counters})"
+        f" SELECT 'retired-' || n, false, false, '2020-01-01', '2020-01-01', {zeros}"
+        " FROM generate_series(1, %s) AS n",
+        (versions,),
+    )
+    connection.execute(
+        f"INSERT INTO {engine.daily_table} (version_id, date, {counters})"
+        f" SELECT version.id, date '2020-01-01' + day, {zeros}"
+        f" FROM {engine.version_table} AS version,"
+        " generate_series(0, %s - 1) AS day"
+        f" WHERE version.{engine.key_column} LIKE 'retired-%%'",
+        (days,),
+    )
+
+
 @pytest.fixture(scope="module")
 def fleet_plans(database_conninfo):
     import psycopg
@@ -52,6 +82,9 @@ def fleet_plans(database_conninfo):
         connection.autocommit = True
         rows = sample_fleet.generate(connection, devices=400, days=60, end=END)
         stats.reset(connection, WINDOW_START)
+        for engine in ENGINES:
+            add_retired_versions(connection, engine)
+        connection.execute("ANALYZE")
 
         params = statements.parameters(parse_settings(None), WINDOW_END)
         plans = {}
@@ -113,8 +146,6 @@ def test_a_counter_finds_the_days_it_adds_to_through_an_index(
         and node["Node Type"] != "ModifyTable"
     }
 
-    # Django's version_id index or the (version_id, date) one, as the planner
-    # sees fit: either reads the window's versions, not the whole history.
     assert reads
     assert reads <= {"Index Scan", "Index Only Scan", "Bitmap Heap Scan"}
 

@@ -152,40 +152,47 @@ versions AS (
         version.{{ engine.key_column }} AS version_key,
         (version.xmax = 0) AS created
 ),
-daily_updated AS (
-    UPDATE {{ engine.daily_table }} AS daily
-    SET {{ counter.name }} = daily.{{ counter.name }} + counts.reports
+window_days AS (
+    -- The window's (version, day) pairs, each with its daily row if it has
+    -- one: one index probe a pair, however many the planner guesses there
+    -- are (OFFSET 0 keeps the probe from becoming a join, which the planner,
+    -- guessing from the whole history, would make read the whole table).
+    SELECT versions.id AS version_id, counts.day, counts.reports, known.id AS daily_id
     FROM counts
     JOIN versions ON versions.version_key = counts.version_key
-    WHERE daily.version_id = versions.id
-      AND daily.date = counts.day
-      -- Redundant with the join, these tell the planner how few the window's
-      -- days are: without them it guesses them from the whole history and
-      -- reads the whole daily table instead of probing an index.
-      AND daily.version_id = ANY(ARRAY(SELECT id FROM versions))
-      AND daily.date = ANY(ARRAY(SELECT day FROM counts))
+    LEFT JOIN LATERAL (
+        SELECT daily.id
+        FROM {{ engine.daily_table }} AS daily
+        WHERE daily.version_id = versions.id
+          AND daily.date = counts.day
+        OFFSET 0
+    ) AS known ON true
+),
+daily_updated AS (
+    -- Through the primary key, one row a pair: the planner reckons with a few
+    -- elements of an array, so it probes the key rather than reading the table.
+    UPDATE {{ engine.daily_table }} AS daily
+    SET {{ counter.name }} = daily.{{ counter.name }} + known.reports
+    FROM unnest(
+        ARRAY(SELECT daily_id FROM window_days WHERE daily_id IS NOT NULL ORDER BY daily_id),
+        ARRAY(SELECT reports FROM window_days WHERE daily_id IS NOT NULL ORDER BY daily_id)
+    ) AS known (id, reports)
+    WHERE daily.id = known.id
     RETURNING daily.id
 ),
 daily_created AS (
-    -- Django declares no unique (version_id, date): the advisory lock and this
-    -- NOT EXISTS keep one row per pair.
+    -- Django declares no unique (version_id, date): the advisory lock and the
+    -- probe keep one row per pair.
     INSERT INTO {{ engine.daily_table }} (
         version_id, date, {{ counters | map(attribute="name") | join(", ") }}
     )
     SELECT
-        versions.id, counts.day,
+        version_id, day,
 {%- for column in counters %}
-        {% if column.name == counter.name %}counts.reports{% else %}0{% endif %}{{ "," if not loop.last }}
+        {% if column.name == counter.name %}reports{% else %}0{% endif %}{{ "," if not loop.last }}
 {%- endfor %}
-    FROM counts
-    JOIN versions ON versions.version_key = counts.version_key
-    WHERE NOT EXISTS (
-        SELECT FROM {{ engine.daily_table }} AS daily
-        WHERE daily.version_id = versions.id
-          AND daily.date = counts.day
-          AND daily.version_id = ANY(ARRAY(SELECT id FROM versions))
-          AND daily.date = ANY(ARRAY(SELECT day FROM counts))
-    )
+    FROM window_days
+    WHERE daily_id IS NULL
     RETURNING id
 )
 SELECT
