@@ -62,7 +62,13 @@ def parse_up_to(value: str | None, now: dt.datetime) -> dt.datetime:
     if up_to.tzinfo is None or up_to.utcoffset() is None:
         raise CutOffError(f"up_to={value!r} has no UTC offset; {expected}.")
 
-    up_to = up_to.astimezone(dt.UTC)
+    try:
+        up_to = up_to.astimezone(dt.UTC)
+    except OverflowError:
+        raise CutOffError(
+            f"up_to={value!r} lies beyond the year 9999 or before the year 1 in "
+            f"UTC; {expected}."
+        ) from None
     if up_to > now:
         raise CutOffError(
             f"up_to={value!r} lies in the future (now is {now.isoformat()}); "

@@ -25,7 +25,7 @@ from hiccup_stats.config import (
     parse_settings,
 )
 from hiccup_stats.cut_off import CutOffError
-from hiccup_stats.schema import SchemaError
+from hiccup_stats.schema import DuplicateDaysError, SchemaError
 
 
 class WindowError(ValueError):
@@ -41,7 +41,13 @@ def failing_without_retry() -> Iterator[None]:
     """
     try:
         yield
-    except (SettingsError, CutOffError, SchemaError, WindowError) as error:
+    except (
+        SettingsError,
+        CutOffError,
+        SchemaError,
+        DuplicateDaysError,
+        WindowError,
+    ) as error:
         raise AirflowFailException(str(error)) from error
 
 

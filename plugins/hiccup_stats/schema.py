@@ -1,7 +1,8 @@
 """Check and prepare the Hiccup database before counting.
 
 ``check_schema`` tells exactly which table or column the statistics need and
-cannot find. ``ensure_indexes`` and ``ensure_progress`` add what this project
+cannot find; ``check_one_row_per_day`` that statistics made elsewhere can be
+added to. ``ensure_indexes`` and ``ensure_progress`` add what this project
 needs beside Django's schema (indexes on ``created_at`` of both report tables
 and on (``version_id``, ``date``) of both daily tables, the progress and ledger
 tables) without touching Django's columns; both are idempotent.
@@ -17,6 +18,7 @@ from hiccup_stats.config import (
     COUNTERS,
     ENGINES,
     METADATA_TABLE,
+    PROGRESS_TABLE,
     SOURCES,
     SettingsError,
 )
@@ -28,6 +30,10 @@ TIMESTAMP = "timestamp with time zone"
 
 class SchemaError(RuntimeError):
     """The Hiccup database lacks a table or column the statistics need."""
+
+
+class DuplicateDaysError(RuntimeError):
+    """A daily statistics table holds two rows for one version and day."""
 
 
 def required_columns() -> dict[str, dict[str, str | None]]:
@@ -139,6 +145,56 @@ def check_time_zone(connection: Any, time_zone: str) -> None:
             f"Setting 'time_zone' names {time_zone!r}, which this PostgreSQL server "
             "does not know (pg_timezone_names); expected an IANA name such as "
             "'Europe/Amsterdam'."
+        )
+
+
+def counting_started(connection: Any) -> bool:
+    """Return whether this project has counted into these statistics before."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (PROGRESS_TABLE,))
+        (exists,) = cursor.fetchone()
+        if not exists:
+            return False
+        cursor.execute(f"SELECT EXISTS (SELECT FROM {PROGRESS_TABLE})")
+        (started,) = cursor.fetchone()
+    return started
+
+
+def check_one_row_per_day(connection: Any) -> None:
+    """Raise if a daily table holds two rows for one (version, day).
+
+    Updates keep one row per pair; statistics made elsewhere (an older Django
+    command) may not, and an update would add its counts to each of the rows.
+
+    Args:
+        connection: An open DB-API connection to the Hiccup database.
+
+    Raises:
+        DuplicateDaysError: Names the tables, how many pairs, an example, and
+            that a reset rebuilds them.
+    """
+    problems = []
+    with connection.cursor() as cursor:
+        for engine in ENGINES:
+            cursor.execute(
+                "SELECT count(*),"
+                " min(format('version_id %s on %s', version_id, date))"
+                " FROM (SELECT version_id, date"
+                f" FROM {engine.daily_table}"
+                " GROUP BY version_id, date HAVING count(*) > 1) AS pairs"
+            )
+            pairs, example = cursor.fetchone()
+            if pairs:
+                problems.append(
+                    f"{engine.daily_table} holds {pairs} (version, day) pairs in "
+                    f"two rows or more (e.g. {example})"
+                )
+    if problems:
+        raise DuplicateDaysError(
+            "; ".join(problems) + ". An update would add its counts to every row "
+            "of such a pair. Trigger hiccup_stats_reset once: it rebuilds the "
+            "statistics with one row per version and day, and updates continue "
+            "from its cut-off."
         )
 
 

@@ -19,12 +19,18 @@ log = logging.getLogger(__name__)
 
 
 @task(pool=POOL)
-def prepare_database() -> None:
+def prepare_database(adds_to_statistics: bool = True) -> None:
     """Check the settings and the Hiccup schema; add indexes and progress table.
+
+    Args:
+        adds_to_statistics: Whether the run adds to the statistics there (an
+            update) rather than rebuilding them (a reset). Before the first
+            update, statistics made elsewhere must have one row per day.
 
     Raises:
         SettingsError: The settings Variable is unusable.
         SchemaError: A table or column the statistics need is missing.
+        DuplicateDaysError: The first update would add to duplicated days.
     """
     with failing_without_retry():
         settings = load_settings()
@@ -47,6 +53,8 @@ def prepare_database() -> None:
         with failing_without_retry():
             schema.check_schema(connection)
             schema.check_time_zone(connection, settings.time_zone)
+            if adds_to_statistics and not schema.counting_started(connection):
+                schema.check_one_row_per_day(connection)
         connection.commit()
 
         connection.autocommit = True
@@ -70,6 +78,7 @@ def resolve_cut_off() -> str:
             report; nothing has been written.
     """
     up_to = get_current_context()["params"].get("up_to")
-    cut_off = parse_up_to(up_to, now=dt.datetime.now(dt.UTC))
+    with failing_without_retry():
+        cut_off = parse_up_to(up_to, now=dt.datetime.now(dt.UTC))
     log.info("Resetting the statistics to the reports received up to %s", cut_off)
     return cut_off.isoformat()

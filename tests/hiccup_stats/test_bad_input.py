@@ -12,7 +12,7 @@ import datetime as dt
 import zoneinfo
 
 import pytest
-from hiccup_stats import statements
+from hiccup_stats import schema, statements
 from hiccup_stats.config import (
     DEFAULT_SETTINGS,
     ENGINES,
@@ -22,7 +22,7 @@ from hiccup_stats.config import (
 from hiccup_stats.cut_off import EARLIEST_REPORT, CutOffError, parse_up_to
 
 from tests import reference, stats
-from tests.factory import utc
+from tests.factory import FINGERPRINT, utc
 
 W0 = utc(2026, 2, 28, 0)
 W1 = utc(2026, 2, 28, 6)
@@ -337,6 +337,8 @@ EXPECTED_FORMAT = "expected an ISO 8601 timestamp with a UTC offset"
             ["lies before 2010-01-01T00:00:00+00:00", "empty the statistics"],
         ),
         ("1970-01-01T00:00:00+00:00", ["lies before 2010-01-01"]),
+        ("9999-12-31T23:59:59-23:59", ["lies beyond the year 9999", EXPECTED_FORMAT]),
+        ("0001-01-01T00:00:00+23:59", ["before the year 1", EXPECTED_FORMAT]),
     ],
 )
 def test_bad_cut_offs_are_refused_saying_what_is_expected(up_to, message_parts):
@@ -484,3 +486,88 @@ def test_a_time_zone_postgresql_does_not_know_fails_the_update_before_writing(
     assert states.pop("prepare_database") == "failed"
     assert set(states.values()) == {"upstream_failed"}
     assert (stats.read_statistics(db), progress(db)) == before
+
+
+@pytest.fixture
+def django_statistics_with_a_day_twice(db, hiccup):
+    """Statistics the Django command left, one day of them in two rows."""
+    device = hiccup.device()
+    hiccup.heartbeat(device, dt.date(2026, 2, 27), utc(2026, 2, 27, 20))
+    hiccup.heartbeat(device, dt.date(2026, 2, 28), utc(2026, 2, 28, 1))
+    ((version_id,),) = db.execute(
+        "INSERT INTO crashreport_stats_version (build_fingerprint,"
+        " is_official_release, is_beta_release, first_seen_on, released_on,"
+        " heartbeats, prob_crashes, smpl, other)"
+        " VALUES (%s, false, false, '2026-02-27', '2026-02-27', 5, 0, 0, 0)"
+        " RETURNING id",
+        (FINGERPRINT,),
+    ).fetchall()
+    db.execute(
+        "INSERT INTO crashreport_stats_versiondaily"
+        " (version_id, date, heartbeats, prob_crashes, smpl, other)"
+        " VALUES (%s, '2026-02-27', 2, 0, 0, 0), (%s, '2026-02-27', 3, 0, 0, 0)",
+        (version_id, version_id),
+    )
+    db.execute(
+        "INSERT INTO crashreport_stats_statsmetadata (updated_at) VALUES (%s)", (W0,)
+    )
+    return db
+
+
+def legacy_rows(db):
+    """Return the statistics rows as stored, duplicated days included."""
+    return [
+        db.execute(query).fetchall()
+        for query in (
+            "SELECT build_fingerprint, heartbeats FROM crashreport_stats_version",
+            "SELECT date::text, heartbeats FROM crashreport_stats_versiondaily"
+            " ORDER BY id",
+            "SELECT updated_at FROM crashreport_stats_statsmetadata",
+        )
+    ]
+
+
+def test_a_first_update_refuses_days_held_twice_before_writing(
+    django_statistics_with_a_day_twice, dagbag
+):
+    db = django_statistics_with_a_day_twice
+    before = legacy_rows(db)
+
+    run = dagbag.get_dag("hiccup_stats_update").test(logical_date=W1)
+
+    states = task_states(run)
+    assert run.state == "failed"
+    assert states.pop("prepare_database") == "failed"
+    assert set(states.values()) == {"upstream_failed"}
+    assert legacy_rows(db) == before
+    assert before[1] == [("2026-02-27", 2), ("2026-02-27", 3)]
+    (progress_table,) = db.execute(
+        "SELECT to_regclass('hiccup_stats_progress')"
+    ).fetchone()
+    assert progress_table is None
+    with pytest.raises(schema.DuplicateDaysError) as refused:
+        schema.check_one_row_per_day(db)
+    message = str(refused.value)
+    assert "crashreport_stats_versiondaily holds 1 (version, day) pairs" in message
+    assert "on 2026-02-27" in message
+    assert "Trigger hiccup_stats_reset once" in message
+    assert "radioversiondaily" not in message
+
+
+def test_a_reset_mends_days_held_twice_and_updates_continue(
+    django_statistics_with_a_day_twice, dagbag
+):
+    db = django_statistics_with_a_day_twice
+
+    reset = dagbag.get_dag("hiccup_stats_reset").test(
+        run_conf={"up_to": W0.isoformat()}
+    )
+    update = dagbag.get_dag("hiccup_stats_update").test(logical_date=W1)
+
+    assert (reset.state, update.state) == ("success", "success")
+    result = stats.read_statistics(db)
+    assert result["version"][FINGERPRINT]["heartbeats"] == 2
+    assert result["version_daily"][FINGERPRINT] == {
+        "2026-02-27": {**ZEROS, "heartbeats": 1},
+        "2026-02-28": {**ZEROS, "heartbeats": 1},
+    }
