@@ -117,6 +117,35 @@ def test_late_first_copy_of_a_pair_counted_by_another_counter_does_not_count(
         assert [counts[counter] for counter in crashes] == [1, 0, 0]
 
 
+def test_a_lagging_counter_meets_the_copy_another_counter_counted(
+    db, hiccup, open_transaction
+):
+    """A counter whose task failed counts later: the pair still counts once.
+
+    Copy B was counted by prob_crashes early in a window, outside the
+    look-back of that window's end; the earlier copy A, committed after it,
+    falls to smpl, which failed and folds the window on its retry.
+    """
+    hiccup.allow_duplicates()
+    device = hiccup.device()
+    stats.reset(db, W0)
+    crashed = utc(2026, 2, 27, 23)
+    open_transaction.crash_report(
+        device, crashed, W0 + dt.timedelta(minutes=10), boot_reason="RTC alarm"
+    )
+    hiccup.crash_report(
+        device, crashed, W0 + dt.timedelta(minutes=20), boot_reason="UNKNOWN"
+    )
+    for counter in ("heartbeats", "prob_crashes", "other"):
+        stats.count_one(db, W1, "version", counter)
+    open_transaction.connection.commit()
+    stats.update(db, W1)
+    stats.update(db, W2)
+
+    (counts,) = stats.read_statistics(db)["version"].values()
+    assert [counts[c] for c in ("prob_crashes", "smpl", "other")] == [1, 0, 0]
+
+
 def test_report_open_across_a_reset_is_counted_by_the_next_update(
     db, hiccup, open_transaction
 ):
