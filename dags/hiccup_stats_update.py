@@ -11,8 +11,8 @@ release managers read: per build fingerprint (`crashreport_stats_version`,
 1. `prepare_database` checks the settings and the Hiccup schema (a missing
    table or column fails here, named) and creates, once, the `created_at`
    indexes and the `hiccup_stats_progress` and `hiccup_stats_counted` tables.
-   Before the first update it checks that statistics made elsewhere hold one
-   row per version and day (if not: trigger `hiccup_stats_reset` once).
+   It also checks that the statistics hold one row per version and day, as
+   statistics made elsewhere may not (if not: trigger `hiccup_stats_reset`).
 2. `version_stats` and `radio_version_stats`: one task per counter
    (`heartbeats`, `prob_crashes`, `smpl`, `other`). Each counts, in one
    transaction, the reports received after its progress mark and up to the

@@ -18,7 +18,6 @@ from hiccup_stats.config import (
     COUNTERS,
     ENGINES,
     METADATA_TABLE,
-    PROGRESS_TABLE,
     SOURCES,
     SettingsError,
 )
@@ -148,23 +147,13 @@ def check_time_zone(connection: Any, time_zone: str) -> None:
         )
 
 
-def counting_started(connection: Any) -> bool:
-    """Return whether this project has counted into these statistics before."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (PROGRESS_TABLE,))
-        (exists,) = cursor.fetchone()
-        if not exists:
-            return False
-        cursor.execute(f"SELECT EXISTS (SELECT FROM {PROGRESS_TABLE})")
-        (started,) = cursor.fetchone()
-    return started
-
-
 def check_one_row_per_day(connection: Any) -> None:
     """Raise if a daily table holds two rows for one (version, day).
 
-    Updates keep one row per pair; statistics made elsewhere (an older Django
-    command) may not, and an update would add its counts to each of the rows.
+    Updates and resets keep one row per pair; statistics made elsewhere (an
+    older Django command, a hand edit) may not, and an update would add its
+    counts to each of the rows. It reads the daily tables whole, as the checks
+    after each run do.
 
     Args:
         connection: An open DB-API connection to the Hiccup database.

@@ -24,13 +24,13 @@ def prepare_database(adds_to_statistics: bool = True) -> None:
 
     Args:
         adds_to_statistics: Whether the run adds to the statistics there (an
-            update) rather than rebuilding them (a reset). Before the first
-            update, statistics made elsewhere must have one row per day.
+            update) rather than rebuilding them (a reset), which needs one row
+            per version and day.
 
     Raises:
         SettingsError: The settings Variable is unusable.
         SchemaError: A table or column the statistics need is missing.
-        DuplicateDaysError: The first update would add to duplicated days.
+        DuplicateDaysError: An update would add to a day held in two rows.
     """
     with failing_without_retry():
         settings = load_settings()
@@ -53,7 +53,7 @@ def prepare_database(adds_to_statistics: bool = True) -> None:
         with failing_without_retry():
             schema.check_schema(connection)
             schema.check_time_zone(connection, settings.time_zone)
-            if adds_to_statistics and not schema.counting_started(connection):
+            if adds_to_statistics:
                 schema.check_one_row_per_day(connection)
         connection.commit()
 
