@@ -122,24 +122,25 @@ def test_a_lagging_counter_meets_the_copy_another_counter_counted(
 ):
     """A counter whose task failed counts later: the pair still counts once.
 
-    Copy B was counted by prob_crashes early in a window, outside the
-    look-back of that window's end; the earlier copy A, committed after it,
-    falls to smpl, which failed and folds the window on its retry.
+    Copy B was counted by prob_crashes; the earlier copy A, committed just
+    after, falls to smpl, which failed and folds the window on a later run,
+    after prob_crashes has folded another window.
     """
     hiccup.allow_duplicates()
     device = hiccup.device()
     stats.reset(db, W0)
-    crashed = utc(2026, 2, 27, 23)
+    crashed = utc(2026, 2, 28, 5)
     open_transaction.crash_report(
-        device, crashed, W0 + dt.timedelta(minutes=10), boot_reason="RTC alarm"
+        device, crashed, W1 - dt.timedelta(minutes=10), boot_reason="RTC alarm"
     )
     hiccup.crash_report(
-        device, crashed, W0 + dt.timedelta(minutes=20), boot_reason="UNKNOWN"
+        device, crashed, W1 - dt.timedelta(minutes=5), boot_reason="UNKNOWN"
     )
     for counter in ("heartbeats", "prob_crashes", "other"):
         stats.count_one(db, W1, "version", counter)
     open_transaction.connection.commit()
-    stats.update(db, W1)
+    for counter in ("heartbeats", "prob_crashes", "other", "smpl"):
+        stats.count_one(db, W2, "version", counter)
     stats.update(db, W2)
 
     (counts,) = stats.read_statistics(db)["version"].values()

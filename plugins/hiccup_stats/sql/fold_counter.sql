@@ -28,26 +28,6 @@ EXISTS (
       AND counted.report_id = {{ row }}.id
 )
 {%- endmacro %}
-{#- Where the ledger of this counter must be complete after this fold: what
-    its next fold looks back to, and what the next fold of any other counter
-    of this engine and source looks back to (their duplicate rule reads this
-    ledger too; a sibling lags behind after a failed task, or when its task
-    runs after this one). #}
-{%- macro remembered_from() -%}
-least(
-          %(window_end)s::timestamptz - %(late_commit_lookback)s::interval,
-          (
-              SELECT min(greatest(
-                  sibling.counted_until - %(late_commit_lookback)s::interval,
-                  sibling.remembered_since
-              ))
-              FROM {{ progress_table }} AS sibling
-              WHERE sibling.engine = '{{ engine.name }}'
-                AND sibling.counter IN ('{{ source_counters | join("', '") }}')
-                AND sibling.counter <> '{{ counter.name }}'
-          )
-      )
-{%- endmacro %}
 WITH progress AS (
     UPDATE {{ progress_table }} AS progress
     SET counted_until = %(window_end)s::timestamptz,
@@ -114,13 +94,29 @@ remembered AS (
     INSERT INTO {{ ledger_table }} (engine, counter, report_id, created_at)
     SELECT '{{ engine.name }}', '{{ counter.name }}', id, created_at
     FROM received
-    WHERE created_at > {{ remembered_from() }}
+    WHERE created_at > %(window_end)s::timestamptz - %(late_commit_lookback)s::interval
 ),
 forgotten AS (
+    -- What no later fold of this counter, nor of another counter of this
+    -- engine and source (whose duplicate rule reads this ledger too), looks
+    -- back to: a sibling counter may lag behind, by a failed task or the
+    -- order in which a run's tasks ran.
     DELETE FROM {{ ledger_table }}
     WHERE engine = '{{ engine.name }}'
       AND counter = '{{ counter.name }}'
-      AND created_at <= {{ remembered_from() }}
+      AND created_at <= least(
+          %(window_end)s::timestamptz - %(late_commit_lookback)s::interval,
+          (
+              SELECT min(greatest(
+                  sibling.counted_until - %(late_commit_lookback)s::interval,
+                  sibling.remembered_since
+              ))
+              FROM {{ progress_table }} AS sibling
+              WHERE sibling.engine = '{{ engine.name }}'
+                AND sibling.counter IN ('{{ source_counters | join("', '") }}')
+                AND sibling.counter <> '{{ counter.name }}'
+          )
+      )
       AND EXISTS (SELECT FROM progress)
 ),
 counts AS (
