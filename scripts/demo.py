@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir = options.workdir.resolve()
     timings: list[tuple[str, float]] = []
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    # dag.test runs Airflow's execution API in process, through a test client.
+    warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
 
     try:
         with phase(timings, "Start PostgreSQL"):
