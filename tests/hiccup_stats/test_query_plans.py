@@ -47,8 +47,9 @@ def add_retired_versions(connection, engine, versions=40, days=100) -> None:
     fleet gives it: large enough that a handful of index probes cost less
     than reading it whole (below about 3,000 rows reading it is cheaper, and
     the planner rightly does), small enough that the planner, guessing the
-    window's days from the whole history, would read it whole unless the fold
-    probes day by day (it did so up to about 6,000 rows).
+    window's days from the whole history, reads it whole when a fold joins it
+    instead of probing it day by day (a join read it whole up to about 6,000
+    rows here).
     """
     counters = ", ".join(counter.name for counter in COUNTERS)
     zeros = ", ".join("0" for _ in COUNTERS)
