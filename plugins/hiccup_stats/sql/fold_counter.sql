@@ -28,6 +28,11 @@ EXISTS (
       AND counted.report_id = {{ row }}.id
 )
 {%- endmacro %}
+{#- Where the next fold of a counter, given its progress row, looks back from:
+    before this, every report was counted long ago or is lost. #}
+{%- macro look_back_from(row) -%}
+greatest({{ row }}.counted_until - %(late_commit_lookback)s::interval, {{ row }}.remembered_since)
+{%- endmacro %}
 WITH progress AS (
     UPDATE {{ progress_table }} AS progress
     SET counted_until = %(window_end)s::timestamptz,
@@ -43,11 +48,7 @@ WITH progress AS (
       AND before.counted_until < %(window_end)s::timestamptz
     RETURNING
         before.counted_until AS counted_from,
-        -- Before this, every report was counted long ago or is lost.
-        greatest(
-            before.counted_until - %(late_commit_lookback)s::interval,
-            before.remembered_since
-        ) AS look_back_from
+        {{ look_back_from("before") }} AS look_back_from
 ),
 received AS (
     SELECT
@@ -105,12 +106,10 @@ forgotten AS (
     WHERE engine = '{{ engine.name }}'
       AND counter = '{{ counter.name }}'
       AND created_at <= least(
+          -- Where this counter's next fold looks back from, once moved here.
           %(window_end)s::timestamptz - %(late_commit_lookback)s::interval,
           (
-              SELECT min(greatest(
-                  sibling.counted_until - %(late_commit_lookback)s::interval,
-                  sibling.remembered_since
-              ))
+              SELECT min({{ look_back_from("sibling") }})
               FROM {{ progress_table }} AS sibling
               WHERE sibling.engine = '{{ engine.name }}'
                 AND sibling.counter IN ('{{ source_counters | join("', '") }}')
