@@ -12,7 +12,43 @@ from typing import Any
 
 import psycopg
 from hiccup_stats import schema, statements
-from hiccup_stats.config import COUNTERS, ENGINES, Settings, parse_settings
+from hiccup_stats.config import (
+    COUNTERS,
+    ENGINES,
+    Counter,
+    Engine,
+    Settings,
+    parse_settings,
+)
+
+TABLES = ("version", "version_daily", "radio_version", "radio_version_daily")
+"""The statistics tables of ``read_statistics`` that ``reference`` counts."""
+
+
+def tables(statistics: dict[str, Any]) -> dict[str, Any]:
+    """Return the tables of ``read_statistics`` that ``reference`` counts."""
+    return {name: statistics[name] for name in TABLES}
+
+
+def engine_named(name: str) -> Engine:
+    (engine,) = [engine for engine in ENGINES if engine.name == name]
+    return engine
+
+
+def counter_named(name: str) -> Counter:
+    (counter,) = [counter for counter in COUNTERS if counter.name == name]
+    return counter
+
+
+def read_progress(connection: psycopg.Connection) -> list[tuple]:
+    """Return each counter's progress row and how many reports its ledger holds."""
+    return connection.execute(
+        "SELECT engine, counter, counted_until, remembered_since,"
+        " (SELECT count(*) FROM hiccup_stats_counted AS counted"
+        "  WHERE counted.engine = progress.engine"
+        "  AND counted.counter = progress.counter)"
+        " FROM hiccup_stats_progress AS progress ORDER BY engine, counter"
+    ).fetchall()
 
 
 def _transaction(
@@ -54,11 +90,12 @@ def count_one(
     counter_name: str,
 ) -> list[tuple]:
     """Run one counter task of an update; return its summary rows."""
-    (engine,) = [engine for engine in ENGINES if engine.name == engine_name]
-    (counter,) = [counter for counter in COUNTERS if counter.name == counter_name]
     params = statements.parameters(parse_settings(None), window_end)
     prepare(connection)
-    return _transaction(connection, statements.update_counter(engine, counter), params)
+    fold = statements.update_counter(
+        engine_named(engine_name), counter_named(counter_name)
+    )
+    return _transaction(connection, fold, params)
 
 
 def reset(

@@ -13,6 +13,7 @@ import os
 import sqlite3
 import sys
 import time
+from dataclasses import dataclass
 
 import psycopg
 import pytest
@@ -33,8 +34,6 @@ from tests.faults import (
     Transactions,
 )
 from tests.random_fleet import insert_random_fleet
-
-TABLES = ("version", "version_daily", "radio_version", "radio_version_daily")
 
 # The random fleet's windows (reports are received 2026-02-26 to 03-01 05:00).
 RESET = utc(2026, 2, 27, 0)
@@ -61,39 +60,16 @@ def params(window_end: dt.datetime) -> dict:
     return statements.parameters(parse_settings(None), window_end)
 
 
-def engine_named(name: str):
-    (engine,) = [engine for engine in ENGINES if engine.name == name]
-    return engine
-
-
-def counter_named(name: str):
-    (counter,) = [counter for counter in COUNTERS if counter.name == name]
-    return counter
-
-
-def tables(statistics: dict) -> dict:
-    return {name: statistics[name] for name in TABLES}
-
-
-def progress(connection: psycopg.Connection) -> list[tuple]:
-    return connection.execute(
-        "SELECT engine, counter, counted_until, remembered_since,"
-        " (SELECT count(*) FROM hiccup_stats_counted AS counted"
-        "  WHERE counted.engine = progress.engine"
-        "  AND counted.counter = progress.counter)"
-        " FROM hiccup_stats_progress AS progress ORDER BY engine, counter"
-    ).fetchall()
-
-
 def marks(connection: psycopg.Connection) -> dict[tuple[str, str], dt.datetime]:
     return {
-        (engine, counter): until for engine, counter, until, *_ in progress(connection)
+        (engine, counter): until
+        for engine, counter, until, *_ in stats.read_progress(connection)
     }
 
 
 def state(connection: psycopg.Connection) -> tuple[dict, list[tuple]]:
     """Return everything the statistics consist of: tables, metadata, marks."""
-    return stats.read_statistics(connection), progress(connection)
+    return stats.read_statistics(connection), stats.read_progress(connection)
 
 
 def total(expected: dict, engine: str, counter: str) -> int:
@@ -106,6 +82,38 @@ def grand_total(expected: dict) -> int:
         for engine in ENGINES
         for counter in COUNTERS
     )
+
+
+@dataclass(frozen=True)
+class Killed:
+    """What was seen of transactions killed while blocked on another's row lock."""
+
+    wrote: bool
+    locked_out: bool
+    seen_meanwhile: tuple
+
+
+def kill_when_blocked(
+    injector: Injector,
+    row_lock: RowLock,
+    transactions: Transactions,
+    fleet: psycopg.Connection,
+    label: str,
+) -> Killed:
+    """Start transactions, terminate their backend once it waits on row_lock."""
+    transactions.start()
+    try:
+        injector.wait_blocked(transactions.pid, row_lock.pid)
+        killed = Killed(
+            wrote=injector.has_written(transactions.pid),
+            locked_out=injector.holds_advisory_lock(transactions.pid),
+            seen_meanwhile=state(fleet),
+        )
+        injector.terminate(transactions.pid, label)
+        transactions.join(WAIT_SECONDS)
+    finally:
+        row_lock.release()
+    return killed
 
 
 def count_all_but(connection, window_end, skipped: tuple[str, str] | None) -> None:
@@ -175,7 +183,7 @@ def fault_report(request):
 def test_a_fold_killed_inside_its_statement_leaves_no_trace_and_its_retry_counts_once(
     fleet, injector, database_conninfo, engine_name, counter_name, locked
 ):
-    engine = engine_named(engine_name)
+    engine = stats.engine_named(engine_name)
     stats.reset(fleet, RESET)
     stats.update(fleet, T1)
     count_all_but(fleet, T2, skipped=(engine_name, counter_name))
@@ -212,24 +220,17 @@ def test_a_fold_killed_inside_its_statement_leaves_no_trace_and_its_retry_counts
     row_lock = RowLock(database_conninfo, lock_sql, lock_params)
     fold = Transactions(
         database_conninfo,
-        [statements.update_counter(engine, counter_named(counter_name))],
+        [statements.update_counter(engine, stats.counter_named(counter_name))],
         params(T2),
     )
-    fold.start()
-    try:
-        injector.wait_blocked(fold.pid, row_lock.pid)
-        wrote = injector.has_written(fold.pid)
-        locked_out = injector.holds_advisory_lock(fold.pid)
-        seen_meanwhile = state(fleet)
-        injector.terminate(fold.pid, f"{engine_name} / {counter_name} fold")
-        fold.join(WAIT_SECONDS)
-    finally:
-        row_lock.release()
+    killed = kill_when_blocked(
+        injector, row_lock, fold, fleet, f"{engine_name} / {counter_name} fold"
+    )
 
     assert len(row_lock.rows) == 1
-    assert wrote is True
-    assert locked_out is True
-    assert seen_meanwhile == before
+    assert killed.wrote is True
+    assert killed.locked_out is True
+    assert killed.seen_meanwhile == before
     assert isinstance(fold.error, psycopg.OperationalError)
     assert state(fleet) == before
     assert marks(fleet)[(engine_name, counter_name)] == T1
@@ -249,7 +250,7 @@ def test_a_fold_killed_inside_its_statement_leaves_no_trace_and_its_retry_counts
         grew_by,
     )
     result = stats.read_statistics(fleet)
-    assert tables(result) == expected
+    assert stats.tables(result) == expected
     assert result["stats_metadata"]["updated_at"] == [iso(RESET), iso(T1), iso(T2)]
     assert set(marks(fleet).values()) == {T2}
     assert injector.injected == [
@@ -293,26 +294,20 @@ def test_a_rebuild_killed_midway_keeps_the_old_statistics_visible_and_complete(
 
     row_lock = RowLock(database_conninfo, lock_sql, lock_params)
     rebuild = Transactions(database_conninfo, [statements.rebuild()], params(T4))
-    rebuild.start()
-    try:
-        injector.wait_blocked(rebuild.pid, row_lock.pid)
-        wrote = injector.has_written(rebuild.pid)
-        seen_meanwhile = state(fleet)
-        injector.terminate(rebuild.pid, f"reset rebuild while {blocked_while}")
-        rebuild.join(WAIT_SECONDS)
-    finally:
-        row_lock.release()
+    killed = kill_when_blocked(
+        injector, row_lock, rebuild, fleet, f"reset rebuild while {blocked_while}"
+    )
 
     assert len(row_lock.rows) == 1
-    assert wrote is True
-    assert seen_meanwhile == before
+    assert killed.wrote is True
+    assert killed.seen_meanwhile == before
     assert isinstance(rebuild.error, psycopg.OperationalError)
     assert state(fleet) == before
 
     stats.reset(fleet, T4)
 
     result = stats.read_statistics(fleet)
-    assert tables(result) == reference.expected_statistics(fleet, T4)
+    assert stats.tables(result) == reference.expected_statistics(fleet, T4)
     assert result["version"][NEW_BUILD]["heartbeats"] == 1
     assert result["stats_metadata"]["updated_at"] == [iso(T4)]
     assert set(marks(fleet).values()) == {T4}
@@ -344,18 +339,10 @@ def test_a_metadata_task_killed_inside_its_insert_records_nothing_until_its_retr
     recording = Transactions(
         database_conninfo, [statements.update_metadata()], params(T2)
     )
-    recording.start()
-    try:
-        injector.wait_blocked(recording.pid, row_lock.pid)
-        wrote = injector.has_written(recording.pid)
-        seen_meanwhile = state(fleet)
-        injector.terminate(recording.pid, "record_metadata")
-        recording.join(WAIT_SECONDS)
-    finally:
-        row_lock.release()
+    killed = kill_when_blocked(injector, row_lock, recording, fleet, "record_metadata")
 
-    assert wrote is True
-    assert seen_meanwhile == before
+    assert killed.wrote is True
+    assert killed.seen_meanwhile == before
     assert isinstance(recording.error, psycopg.OperationalError)
     assert state(fleet) == before
 
@@ -366,7 +353,7 @@ def test_a_metadata_task_killed_inside_its_insert_records_nothing_until_its_retr
     assert retry.rows == [[(T2,)]]
     result = stats.read_statistics(fleet)
     assert result["stats_metadata"]["updated_at"] == [iso(RESET), iso(T1), iso(T2)]
-    assert tables(result) == reference.expected_statistics(fleet, T2)
+    assert stats.tables(result) == reference.expected_statistics(fleet, T2)
     assert injector.injected == ["backend terminated: record_metadata"]
 
 
@@ -411,7 +398,7 @@ def test_an_index_build_killed_midway_is_dropped_and_built_again(
         (rebuilt,),
     ).fetchone() == (4, 4)
     result = stats.read_statistics(db)
-    assert tables(result) == reference.expected_statistics(db, T3)
+    assert stats.tables(result) == reference.expected_statistics(db, T3)
     assert result["version"][FINGERPRINT]["heartbeats"] == 2
     assert injector.injected == ["backend terminated: prepare_database index build"]
 
@@ -465,7 +452,11 @@ def test_a_postgresql_restart_during_a_fold_leaves_no_trace_and_the_retry_counts
     )
     fold = Transactions(
         conninfo,
-        [statements.update_counter(engine_named("version"), counter_named("other"))],
+        [
+            statements.update_counter(
+                stats.engine_named("version"), stats.counter_named("other")
+            )
+        ],
         params(T2),
     )
     fold.start()
@@ -493,7 +484,7 @@ def test_a_postgresql_restart_during_a_fold_leaves_no_trace_and_the_retry_counts
             total(expected, "version", "other") - total(counted, "version", "other"),
         )
         result = stats.read_statistics(connection)
-        assert tables(result) == expected
+        assert stats.tables(result) == expected
         assert result["stats_metadata"]["updated_at"] == [
             iso(RESET),
             iso(T1),
@@ -576,7 +567,7 @@ def test_a_counter_task_killed_on_its_first_try_is_retried_and_counts_once(
     assert states.pop("radio_version_stats.smpl") == ("success", 2)
     assert set(states.values()) == {("success", 1)}
     result = stats.read_statistics(db)
-    assert tables(result) == reference.expected_statistics(db, noon)
+    assert stats.tables(result) == reference.expected_statistics(db, noon)
     assert result["radio_version"][SMPL_RADIO]["smpl"] == 2
     assert result["stats_metadata"]["updated_at"] == [iso(morning), iso(noon)]
     assert injector.injected == [
@@ -626,7 +617,7 @@ def test_a_partial_run_records_no_metadata_and_its_cleared_run_completes(
 
     assert cleared.state == "success"
     result = stats.read_statistics(db)
-    assert tables(result) == reference.expected_statistics(db, noon)
+    assert stats.tables(result) == reference.expected_statistics(db, noon)
     assert result["radio_version"][SMPL_RADIO]["smpl"] == 2
     assert result["stats_metadata"]["updated_at"] == [iso(morning), iso(noon)]
     # The same numbers as a run that nothing disturbed.
@@ -655,7 +646,7 @@ def test_a_reset_waits_for_a_counter_task_inside_its_transaction(
         database_conninfo,
         [
             statements.update_counter(
-                engine_named("version"), counter_named("heartbeats")
+                stats.engine_named("version"), stats.counter_named("heartbeats")
             )
         ],
         params(T2),
@@ -690,7 +681,7 @@ def test_a_reset_waits_for_a_counter_task_inside_its_transaction(
         - total(counted, "version", "heartbeats"),
     )
     result = stats.read_statistics(fleet)
-    assert tables(result) == reference.expected_statistics(fleet, cut_off)
+    assert stats.tables(result) == reference.expected_statistics(fleet, cut_off)
     assert result["stats_metadata"]["updated_at"] == [iso(cut_off)]
     assert set(marks(fleet).values()) == {cut_off}
 
@@ -698,7 +689,7 @@ def test_a_reset_waits_for_a_counter_task_inside_its_transaction(
     stats.update(fleet, T5)
 
     result = stats.read_statistics(fleet)
-    assert tables(result) == reference.expected_statistics(fleet, T5)
+    assert stats.tables(result) == reference.expected_statistics(fleet, T5)
     assert result["stats_metadata"]["updated_at"] == [iso(cut_off), iso(T4), iso(T5)]
 
 
@@ -747,7 +738,7 @@ def test_an_update_started_during_a_reset_waits_and_counts_nothing_twice(
         expected
     ) - grand_total(at_cut_off)
     result = stats.read_statistics(fleet)
-    assert tables(result) == expected
+    assert stats.tables(result) == expected
     assert result["stats_metadata"]["updated_at"] == sorted({iso(T3), iso(window_end)})
     assert set(marks(fleet).values()) == {window_end}
 
@@ -765,7 +756,7 @@ def test_intervals_missed_while_the_scheduler_was_down_are_counted_by_the_next_r
     dag = dagbag.get_dag("hiccup_stats_update")
 
     assert dag.test(logical_date=morning).state == "success"
-    assert tables(stats.read_statistics(db)) == reference.expected_statistics(
+    assert stats.tables(stats.read_statistics(db)) == reference.expected_statistics(
         db, morning
     )
     # The scheduler is down at noon; it runs again in the evening.
@@ -775,7 +766,7 @@ def test_intervals_missed_while_the_scheduler_was_down_are_counted_by_the_next_r
 
     assert rerun.state == "success"
     assert stats.read_statistics(db) == counted
-    assert tables(counted) == reference.expected_statistics(db, evening)
+    assert stats.tables(counted) == reference.expected_statistics(db, evening)
     assert counted["stats_metadata"]["updated_at"] == [iso(morning), iso(evening)]
     # The missed interval did hold reports, received after one run and before
     # the next; later reports wait for later runs.
@@ -783,7 +774,7 @@ def test_intervals_missed_while_the_scheduler_was_down_are_counted_by_the_next_r
         reference.expected_statistics(db, morning)
     )
     assert grand_total(reference.expected_statistics(db, utc(2026, 1, 21))) > (
-        grand_total(tables(counted))
+        grand_total(stats.tables(counted))
     )
 
 
@@ -861,7 +852,7 @@ def test_a_backfill_beside_the_schedule_counts_like_the_schedule_alone(
     assert scheduled.state == "success"
     assert opener.waited == 2
     counted = stats.read_statistics(db)
-    assert tables(counted) == reference.expected_statistics(db, noon)
+    assert stats.tables(counted) == reference.expected_statistics(db, noon)
     recorded = counted["stats_metadata"]["updated_at"]
     assert recorded[0] == iso(reset_at)
     assert recorded[-1] == iso(noon)
@@ -874,4 +865,4 @@ def test_a_backfill_beside_the_schedule_counts_like_the_schedule_alone(
     for window_end in (midnight, utc(2026, 1, 22, 6), noon):
         stats.update(db, window_end)
 
-    assert tables(stats.read_statistics(db)) == tables(counted)
+    assert stats.tables(stats.read_statistics(db)) == stats.tables(counted)

@@ -28,11 +28,6 @@ W0 = utc(2026, 2, 28, 0)
 W1 = utc(2026, 2, 28, 6)
 W2 = utc(2026, 2, 28, 12)
 ZEROS = {"heartbeats": 0, "prob_crashes": 0, "smpl": 0, "other": 0}
-TABLES = ("version", "version_daily", "radio_version", "radio_version_daily")
-
-
-def tables(statistics):
-    return {name: statistics[name] for name in TABLES}
 
 
 def counts(row):
@@ -84,11 +79,11 @@ def test_odd_fingerprints_and_radio_versions_count_as_they_are(db, hiccup):
                 "2026-02-27": {**ZEROS, "heartbeats": 1, "smpl": 1}
             }
     assert counts(result["version"]["F" * 199]) == {**ZEROS, "heartbeats": 1}
-    assert tables(result) == reference.expected_statistics(db, W1)
+    assert stats.tables(result) == reference.expected_statistics(db, W1)
     assert checks_pass(db) == [(True, True, True)] * 2
 
     stats.reset(db, W1)
-    assert tables(stats.read_statistics(db)) == tables(result)
+    assert stats.tables(stats.read_statistics(db)) == stats.tables(result)
 
 
 LOOK_ALIKE_BOOT_REASONS = [
@@ -130,7 +125,7 @@ def test_boot_reasons_that_only_look_listed_count_as_other(db, hiccup, run):
     expected = {**ZEROS, "prob_crashes": 2, "smpl": 1, "other": 18}
     assert [counts(row) for row in result["version"].values()] == [expected]
     assert [counts(row) for row in result["radio_version"].values()] == [expected]
-    assert tables(result) == reference.expected_statistics(db, W1)
+    assert stats.tables(result) == reference.expected_statistics(db, W1)
 
 
 def test_device_dates_from_1970_to_the_far_future_count_on_their_days(db, hiccup):
@@ -164,10 +159,10 @@ def test_device_dates_from_1970_to_the_far_future_count_on_their_days(db, hiccup
     }
     assert result["version"][key]["first_seen_on"] == "1970-01-01"
     assert result["version"][key]["released_on"] == "1970-01-01"
-    assert tables(result) == reference.expected_statistics(db, W1)
+    assert stats.tables(result) == reference.expected_statistics(db, W1)
 
     stats.reset(db, W1)
-    assert tables(stats.read_statistics(db)) == tables(result)
+    assert stats.tables(stats.read_statistics(db)) == stats.tables(result)
 
 
 def test_a_report_received_years_after_its_date_moves_first_seen_back(db, hiccup):
@@ -196,7 +191,7 @@ def test_a_report_received_years_after_its_date_moves_first_seen_back(db, hiccup
         result["version"][key]["first_seen_on"],
         result["version"][key]["released_on"],
     ) == ("2019-03-01", "2019-03-01")
-    assert tables(result) == reference.expected_statistics(db, W2)
+    assert stats.tables(result) == reference.expected_statistics(db, W2)
 
 
 # --- Settings ---------------------------------------------------------------
@@ -399,16 +394,6 @@ def test_no_cut_off_means_the_latest_boundary_not_after_now(now, boundary, up_to
 # --- A bad settings Variable in an update run ---------------------------------
 
 
-def progress(db):
-    return db.execute(
-        "SELECT engine, counter, counted_until, remembered_since,"
-        " (SELECT count(*) FROM hiccup_stats_counted AS counted"
-        "  WHERE counted.engine = progress.engine"
-        "  AND counted.counter = progress.counter)"
-        " FROM hiccup_stats_progress AS progress ORDER BY engine, counter"
-    ).fetchall()
-
-
 @pytest.fixture
 def counted_up_to_w0(db, hiccup):
     """Statistics reset at W0, and reports received after it still to count."""
@@ -436,7 +421,7 @@ def test_a_bad_settings_variable_fails_the_update_before_writing(
     counted_up_to_w0, dagbag, monkeypatch, variable
 ):
     db = counted_up_to_w0
-    before = (stats.read_statistics(db), progress(db))
+    before = (stats.read_statistics(db), stats.read_progress(db))
     monkeypatch.setenv("AIRFLOW_VAR_HICCUP_STATS_SETTINGS", variable)
 
     run = dagbag.get_dag("hiccup_stats_update").test(logical_date=W1)
@@ -446,7 +431,7 @@ def test_a_bad_settings_variable_fails_the_update_before_writing(
     assert states.pop("prepare_database") == "failed"
     assert set(states.values()) == {"upstream_failed"}
     assert len(states) == 12
-    assert (stats.read_statistics(db), progress(db)) == before
+    assert (stats.read_statistics(db), stats.read_progress(db)) == before
     assert before[0]["stats_metadata"]["updated_at"] == ["2026-02-28T00:00:00+00:00"]
 
 
@@ -474,7 +459,7 @@ def test_a_time_zone_postgresql_does_not_know_fails_the_update_before_writing(
     for task in dag.tasks:
         # A failure that a retry cannot mend: do not wait for retries.
         monkeypatch.setattr(task, "retries", 0)
-    before = (stats.read_statistics(db), progress(db))
+    before = (stats.read_statistics(db), stats.read_progress(db))
     monkeypatch.setenv(
         "AIRFLOW_VAR_HICCUP_STATS_SETTINGS", f'{{"time_zone": "{zone}"}}'
     )
@@ -485,7 +470,7 @@ def test_a_time_zone_postgresql_does_not_know_fails_the_update_before_writing(
     assert run.state == "failed"
     assert states.pop("prepare_database") == "failed"
     assert set(states.values()) == {"upstream_failed"}
-    assert (stats.read_statistics(db), progress(db)) == before
+    assert (stats.read_statistics(db), stats.read_progress(db)) == before
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ W0 = utc(2026, 2, 28, 0)
 W1 = utc(2026, 2, 28, 6)
 W2 = utc(2026, 2, 28, 12)
 W3 = utc(2026, 2, 28, 18)
-TABLES = ("version", "version_daily", "radio_version", "radio_version_daily")
 
 
 @pytest.fixture
@@ -26,10 +25,6 @@ def open_transaction(database_conninfo, db):
     stats.prepare(db)
     with psycopg.connect(database_conninfo) as connection:
         yield HiccupFactory(connection)
-
-
-def tables(statistics):
-    return {name: statistics[name] for name in TABLES}
 
 
 def test_report_committed_after_its_window_was_counted_counts_once(
@@ -58,7 +53,7 @@ def test_report_committed_after_its_window_was_counted_counts_once(
     assert result["version"][FINGERPRINT]["smpl"] == 1
     assert result["version_daily"][FINGERPRINT]["2026-02-27"]["heartbeats"] == 1
     assert result["version_daily"][FINGERPRINT]["2026-02-28"]["smpl"] == 1
-    assert tables(result) == reference.expected_statistics(db, W3)
+    assert stats.tables(result) == reference.expected_statistics(db, W3)
 
 
 def test_late_first_copy_of_a_counted_pair_does_not_count_again(
@@ -82,6 +77,17 @@ def test_late_first_copy_of_a_counted_pair_does_not_count_again(
     }
 
 
+def receive_copies_for_two_counters(hiccup, open_transaction, device, crashed, stamped):
+    """Receive a crash twice, a copy for smpl and one for prob_crashes.
+
+    The smpl copy is stamped first and its transaction stays open; the
+    prob_crashes copy, stamped after it, commits.
+    """
+    late, committed = stamped
+    open_transaction.crash_report(device, crashed, late, boot_reason="RTC alarm")
+    hiccup.crash_report(device, crashed, committed, boot_reason="UNKNOWN")
+
+
 @pytest.mark.parametrize("order", ["as_declared", "reversed"])
 def test_late_first_copy_of_a_pair_counted_by_another_counter_does_not_count(
     db, hiccup, open_transaction, order
@@ -95,12 +101,12 @@ def test_late_first_copy_of_a_pair_counted_by_another_counter_does_not_count(
     device = hiccup.device()
     stats.reset(db, W0)
     stats.update(db, W1)
-    crashed = utc(2026, 2, 28, 9)
-    open_transaction.crash_report(
-        device, crashed, W2 - dt.timedelta(seconds=1), boot_reason="RTC alarm"
-    )
-    hiccup.crash_report(
-        device, crashed, W2 - dt.timedelta(seconds=0.5), boot_reason="UNKNOWN"
+    receive_copies_for_two_counters(
+        hiccup,
+        open_transaction,
+        device,
+        utc(2026, 2, 28, 9),
+        stamped=(W2 - dt.timedelta(seconds=1), W2 - dt.timedelta(seconds=0.5)),
     )
     stats.update(db, W2)
     open_transaction.connection.commit()
@@ -129,12 +135,12 @@ def test_a_lagging_counter_meets_the_copy_another_counter_counted(
     hiccup.allow_duplicates()
     device = hiccup.device()
     stats.reset(db, W0)
-    crashed = utc(2026, 2, 28, 5)
-    open_transaction.crash_report(
-        device, crashed, W1 - dt.timedelta(minutes=10), boot_reason="RTC alarm"
-    )
-    hiccup.crash_report(
-        device, crashed, W1 - dt.timedelta(minutes=5), boot_reason="UNKNOWN"
+    receive_copies_for_two_counters(
+        hiccup,
+        open_transaction,
+        device,
+        utc(2026, 2, 28, 5),
+        stamped=(W1 - dt.timedelta(minutes=10), W1 - dt.timedelta(minutes=5)),
     )
     for counter in ("heartbeats", "prob_crashes", "other"):
         stats.count_one(db, W1, "version", counter)
@@ -160,7 +166,7 @@ def test_report_open_across_a_reset_is_counted_by_the_next_update(
 
     result = stats.read_statistics(db)
     assert result["version"][FINGERPRINT]["heartbeats"] == 1
-    assert tables(result) == reference.expected_statistics(db, W2)
+    assert stats.tables(result) == reference.expected_statistics(db, W2)
 
 
 def test_an_open_transaction_does_not_block_the_update(db, hiccup, open_transaction):
@@ -196,7 +202,7 @@ def test_a_counted_report_updated_later_is_not_counted_again(db, hiccup):
     result = stats.read_statistics(db)
     assert result["version"][FINGERPRINT]["other"] == 1
     assert result["version"][FINGERPRINT]["heartbeats"] == 1
-    assert tables(result) == reference.expected_statistics(db, W3)
+    assert stats.tables(result) == reference.expected_statistics(db, W3)
 
 
 def test_a_report_updated_while_a_reset_counts_is_counted_once(
@@ -215,4 +221,4 @@ def test_a_report_updated_while_a_reset_counts_is_counted_once(
 
     result = stats.read_statistics(db)
     assert result["version"][FINGERPRINT]["prob_crashes"] == 1
-    assert tables(result) == reference.expected_statistics(db, W1)
+    assert stats.tables(result) == reference.expected_statistics(db, W1)
