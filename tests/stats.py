@@ -15,7 +15,6 @@ from hiccup_stats import schema, statements
 from hiccup_stats.config import (
     COUNTERS,
     ENGINES,
-    Counter,
     Engine,
     Settings,
     parse_settings,
@@ -35,9 +34,10 @@ def engine_named(name: str) -> Engine:
     return engine
 
 
-def counter_named(name: str) -> Counter:
-    (counter,) = [counter for counter in COUNTERS if counter.name == name]
-    return counter
+def counter_task(engine_name: str, counter_name: str) -> list[str]:
+    """Return the statements of one counter task of an update, by names."""
+    (counter,) = [counter for counter in COUNTERS if counter.name == counter_name]
+    return statements.update_counter(engine_named(engine_name), counter)
 
 
 def read_progress(connection: psycopg.Connection) -> list[tuple]:
@@ -92,10 +92,7 @@ def count_one(
     """Run one counter task of an update; return its summary rows."""
     params = statements.parameters(parse_settings(None), window_end)
     prepare(connection)
-    fold = statements.update_counter(
-        engine_named(engine_name), counter_named(counter_name)
-    )
-    return _transaction(connection, fold, params)
+    return _transaction(connection, counter_task(engine_name, counter_name), params)
 
 
 def reset(

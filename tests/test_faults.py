@@ -220,7 +220,7 @@ def test_a_fold_killed_inside_its_statement_leaves_no_trace_and_its_retry_counts
     row_lock = RowLock(database_conninfo, lock_sql, lock_params)
     fold = Transactions(
         database_conninfo,
-        [statements.update_counter(engine, stats.counter_named(counter_name))],
+        [stats.counter_task(engine_name, counter_name)],
         params(T2),
     )
     killed = kill_when_blocked(
@@ -452,11 +452,7 @@ def test_a_postgresql_restart_during_a_fold_leaves_no_trace_and_the_retry_counts
     )
     fold = Transactions(
         conninfo,
-        [
-            statements.update_counter(
-                stats.engine_named("version"), stats.counter_named("other")
-            )
-        ],
+        [stats.counter_task("version", "other")],
         params(T2),
     )
     fold.start()
@@ -644,11 +640,7 @@ def test_a_reset_waits_for_a_counter_task_inside_its_transaction(
     stats.update(fleet, T1)
     fold = Transactions(
         database_conninfo,
-        [
-            statements.update_counter(
-                stats.engine_named("version"), stats.counter_named("heartbeats")
-            )
-        ],
+        [stats.counter_task("version", "heartbeats")],
         params(T2),
         hold=True,
     )

@@ -105,6 +105,19 @@ PLACEMENTS = [
 ]
 
 
+# What a report says, and when it is received: drawn alike by several rules.
+CONTENT = {
+    "build": st.sampled_from(BUILDS),
+    "radio": st.sampled_from(RADIOS),
+    "boot_reason": st.sampled_from(BOOT_REASONS),
+}
+RECEIPT = {
+    "placement": st.sampled_from(PLACEMENTS),
+    "ahead": st.sampled_from(WINDOWS_AHEAD),
+    "seconds": st.integers(1, 18 * 3600),
+}
+
+
 def fresh_schema(connection: psycopg.Connection) -> None:
     """Give an autocommit connection an empty public schema with Hiccup's tables."""
     connection.execute("RESET ALL")
@@ -310,12 +323,8 @@ class HiccupHistory(RuleBasedStateMachine):
     @rule(
         kind=st.sampled_from(["heartbeat", "heartbeat", "crash"]),
         device=st.integers(0, 3),
-        build=st.sampled_from(BUILDS),
-        radio=st.sampled_from(RADIOS),
-        boot_reason=st.sampled_from(BOOT_REASONS),
-        placement=st.sampled_from(PLACEMENTS),
-        ahead=st.sampled_from(WINDOWS_AHEAD),
-        seconds=st.integers(1, 18 * 3600),
+        **CONTENT,
+        **RECEIPT,
         lateness=st.sampled_from(LATENESS_DAYS),
         crash_time=st.sampled_from(CRASH_TIMES),
         count=st.integers(1, 3),
@@ -350,12 +359,8 @@ class HiccupHistory(RuleBasedStateMachine):
     @rule(
         which=st.integers(0, 10_000),
         same_content=st.booleans(),
-        build=st.sampled_from(BUILDS),
-        radio=st.sampled_from(RADIOS),
-        boot_reason=st.sampled_from(BOOT_REASONS),
-        placement=st.sampled_from(PLACEMENTS),
-        ahead=st.sampled_from(WINDOWS_AHEAD),
-        seconds=st.integers(1, 18 * 3600),
+        **CONTENT,
+        **RECEIPT,
     )
     def receive_a_copy_again(
         self,
@@ -391,9 +396,7 @@ class HiccupHistory(RuleBasedStateMachine):
     @precondition(lambda self: any(mark is not None for mark in self.marks.values()))
     @rule(
         kind=st.sampled_from(["heartbeat", "crash"]),
-        build=st.sampled_from(BUILDS),
-        radio=st.sampled_from(RADIOS),
-        boot_reason=st.sampled_from(BOOT_REASONS),
+        **CONTENT,
         before_mark=st.integers(0, LOOKBACK // dt.timedelta(microseconds=1) - 1),
         lateness=st.sampled_from(LATENESS_DAYS),
         crash_time=st.sampled_from(CRASH_TIMES),
